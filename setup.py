@@ -1,0 +1,62 @@
+"""Packaging for toto-compat: the Toto worker RPC layer for Python 2.7 and 3."""
+
+import io
+import os
+import re
+
+from setuptools import find_packages, setup
+
+HERE = os.path.abspath(os.path.dirname(__file__))
+
+
+def _read(*parts):
+    with io.open(os.path.join(HERE, *parts), encoding='utf-8') as source:
+        return source.read()
+
+
+def _version():
+    # The version lives in toto/__init__.py only; read it as text so that
+    # building does not import the package (and its dependencies).
+    match = re.search(r"^version = '([^']+)'", _read('toto', '__init__.py'), re.M)
+    return match.group(1)
+
+
+setup(
+    name='toto-compat',
+    version=_version(),
+    description='The Toto worker RPC layer (ZeroMQ and HTTP) for Python 2.7 '
+                'and Python 3, Tornado 5.1 and 6',
+    long_description=_read('README.rst'),
+    long_description_content_type='text/x-rst',
+    license='MIT',
+    packages=find_packages(include=['toto', 'toto.*']),
+    python_requires='>=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*, '
+                    '!=3.5.*, !=3.6.*, !=3.7.*',
+    install_requires=[
+        'six>=1.10',
+        'tornado>=5.1,<6; python_version<"3"',
+        'tornado>=6.0; python_version>="3"',
+        'pyzmq>=19.0,<20; python_version<"3"',
+        'pyzmq>=19.0; python_version>="3"',
+        'futures>=3.0; python_version<"3"',
+    ],
+    extras_require={
+        'test': [
+            'pytest',
+            'pytest-timeout',
+        ],
+    },
+    classifiers=[
+        'Development Status :: 4 - Beta',
+        'Framework :: Tornado',
+        'Intended Audience :: Developers',
+        'License :: OSI Approved :: MIT License',
+        'Programming Language :: Python :: 2',
+        'Programming Language :: Python :: 2.7',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.8',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.13',
+        'Topic :: System :: Distributed Computing',
+    ],
+)
