@@ -1,0 +1,250 @@
+"""Calling Toto workers over HTTP.
+
+An :class:`HTTPWorkerConnection` POSTs each call to one of its worker URLs,
+taking them in turn, with Tornado's ``AsyncHTTPClient`` on the current
+IOLoop.  :meth:`~HTTPWorkerConnection.invoke` returns a Future; call it from
+code running on the loop::
+
+    from tornado import gen
+    from toto.httpworkerconnection import HTTPWorkerConnection
+
+    conn = HTTPWorkerConnection('http://10.0.0.5:8080/,http://10.0.0.6:8080/',
+                                timeout=5.0, auto_retry_count=1)
+
+    @gen.coroutine
+    def lookup():
+        result = yield conn.invoke('accounts.lookup', {'id': 7})
+        raise gen.Return(result)
+
+Whatever the worker answers, error statuses included, is decoded and returned
+as the result.  Only transport failures fail the Future: after the retries,
+``TotoException(-1, 'Timeout')`` for a timeout, otherwise the exception the
+HTTP client raised.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import logging
+import socket
+
+import six
+from six.moves.urllib.parse import urlsplit
+from tornado import gen
+from tornado.httpclient import AsyncHTTPClient, HTTPError, HTTPRequest
+from tornado.options import options
+
+from toto._codec import MessageCodec
+from toto.exceptions import ERROR_SERVER, TotoException
+from toto.workerconnection import (WorkerConnection, check_method, check_timeout,
+                                   parse_addresses, pop_await)
+
+try:
+    from tornado.simple_httpclient import HTTPTimeoutError
+except ImportError:  # pragma: no cover - Tornado older than 5.1
+    HTTPTimeoutError = None
+
+logger = logging.getLogger('toto.httpworkerconnection')
+
+# libcurl's "operation timed out" error number, as carried by CurlError.
+_CURLE_OPERATION_TIMEDOUT = 28
+
+_TIMEOUT_TYPES = tuple(t for t in (HTTPTimeoutError, socket.timeout,
+                                   getattr(six.moves.builtins, 'TimeoutError', None))
+                       if t is not None)
+
+
+def _is_timeout(error):
+    """Tell whether a transport failure means the attempt ran out of time."""
+    if isinstance(error, _TIMEOUT_TYPES):
+        return True
+    if isinstance(error, HTTPError) and error.code == 599:
+        if getattr(error, 'errno', None) == _CURLE_OPERATION_TIMEDOUT:
+            return True
+        text = str(error).lower()
+        return 'timeout' in text or 'timed out' in text
+    return False
+
+
+def _check_http_address(address):
+    parts = urlsplit(address)
+    if parts.scheme not in ('http', 'https') or not parts.netloc:
+        raise ValueError('worker address %r is not an http:// or https:// URL' % (address,))
+    return address
+
+
+def _error_result(error):
+    """The ``{'error': ...}`` answer a callback gets for a failed call."""
+    if isinstance(error, TotoException):
+        return {'error': dict(error.__dict__)}
+    return {'error': {'code': ERROR_SERVER, 'value': str(error)}}
+
+
+class HTTPWorkerConnection(WorkerConnection):
+    """Make calls to Toto workers with HTTP POST requests.
+
+    ``address`` is a comma separated string or an iterable of worker URLs;
+    calls go to them in turn.  ``timeout`` (seconds, never 0; negative means
+    no limit) bounds every attempt.  ``compression`` and ``serialization``
+    must match the workers'; ``serialization_mime`` is sent as the request's
+    ``Content-Type``.  ``auto_retry_count`` is how many times a call that
+    failed in transport (timeout, refused or reset connection) is sent again,
+    each time to the next worker.  A retried method may run more than once,
+    and retries add load to workers that are already slow: use with care.
+    """
+
+    def __init__(self, address, timeout=10.0, compression=None, serialization=None,
+                 serialization_mime='application/pickle', auto_retry_count=0):
+        self.timeout = check_timeout(timeout)
+        self.auto_retry_count = self._check_retry_count(auto_retry_count)
+        self._codec = MessageCodec(compression, serialization)
+        self.compression = self._codec.compression
+        self.serialization = self._codec.serialization
+        self.serialization_mime = serialization_mime or 'application/pickle'
+        #: The worker URLs calls are sent to.
+        self.active_connections = set()
+        # The same URLs in round robin order.
+        self._endpoints = []
+        self._next_endpoint = 0
+        self._pending_count = 0
+        self.set_connections(address)
+
+    @classmethod
+    def _from_options(cls):
+        return cls(options.worker_address,
+                   timeout=options.worker_timeout,
+                   compression=options.worker_compression_module or None,
+                   serialization=options.worker_serialization_module or None,
+                   serialization_mime=options.worker_serialization_mime,
+                   auto_retry_count=options.worker_retry_count)
+
+    @classmethod
+    def instance(cls):
+        """Return the shared connection configured by the ``worker_*`` options.
+
+        It is created on first use from ``--worker_address``,
+        ``--worker_timeout``, ``--worker_retry_count``,
+        ``--worker_serialization_mime`` and the compression and serialization
+        module options.
+        """
+        return super(HTTPWorkerConnection, cls).instance()
+
+    @staticmethod
+    def _check_retry_count(count):
+        if isinstance(count, bool) or not isinstance(count, six.integer_types) or count < 0:
+            raise ValueError('auto_retry_count must be a whole number >= 0, not %r' % (count,))
+        return count
+
+    def __len__(self):
+        return self._pending_count
+
+    # -- connection set ---------------------------------------------------
+
+    def add_connection(self, address):
+        """Send calls to the worker(s) at ``address`` too, in turn with the rest."""
+        for url in [_check_http_address(a) for a in parse_addresses(address)]:
+            if url not in self.active_connections:
+                self.active_connections.add(url)
+                self._endpoints.append(url)
+
+    def remove_connection(self, address):
+        """Stop sending calls to ``address``; unknown addresses are ignored."""
+        for url in parse_addresses(address):
+            if url in self.active_connections:
+                self.active_connections.discard(url)
+                self._endpoints.remove(url)
+
+    def set_connections(self, addresses):
+        """Send calls to exactly ``addresses`` from now on."""
+        wanted = [_check_http_address(a) for a in parse_addresses(addresses)]
+        self.remove_connection([url for url in self._endpoints if url not in wanted])
+        self.add_connection(wanted)
+
+    def _pick_endpoint(self):
+        if not self._endpoints:
+            raise TotoException(-1, 'No active connections')
+        index = self._next_endpoint % len(self._endpoints)
+        self._next_endpoint = index + 1
+        return self._endpoints[index]
+
+    # -- calls ------------------------------------------------------------
+
+    def invoke(self, method, parameters={}, timeout=None, auto_retry_count=None, **kwargs):
+        """Call ``method`` on a worker with ``parameters``; return a Future.
+
+        ``timeout`` and ``auto_retry_count`` default to the connection's
+        values.  The Future resolves to whatever the worker answered -- error
+        bodies from 404 or 500 responses included -- and fails only when every
+        attempt failed in transport: ``TotoException(-1, 'Timeout')`` for a
+        timeout, otherwise the client's exception.
+
+        For code shared with :class:`~toto.zmqworkerconnection.ZMQWorkerConnection`,
+        ``callback=`` is called with the result (or, for a failed call, with
+        ``{'error': {'code': ..., 'value': ...}}``), and ``await=True`` /
+        ``await_=True`` are accepted and change nothing.
+        """
+        callback = kwargs.pop('callback', None)
+        pop_await(kwargs)
+        check_method(method)
+        timeout = self.timeout if timeout is None else check_timeout(timeout)
+        if auto_retry_count is None:
+            auto_retry_count = self.auto_retry_count
+        else:
+            auto_retry_count = self._check_retry_count(auto_retry_count)
+        if callback is not None and not callable(callback):
+            raise TypeError('callback must be callable, not %r' % (callback,))
+        try:
+            body = self._codec.dumps({'method': method, 'parameters': parameters})
+        except Exception as error:
+            six.raise_from(TypeError('cannot serialize the parameters of %r: %s: %s'
+                                     % (method, type(error).__name__, error)), error)
+        self._pending_count += 1
+        future = self._call(body, timeout, auto_retry_count)
+        future.add_done_callback(self._call_done)
+        if callback is not None:
+            future.add_done_callback(lambda done: self._run_callback(callback, done))
+        return future
+
+    def _call_done(self, future):
+        self._pending_count -= 1
+
+    def _run_callback(self, callback, future):
+        try:
+            result = future.result()
+        except Exception as error:
+            result = _error_result(error)
+        try:
+            callback(result)
+        except Exception as error:
+            self.log_error(error)
+
+    @gen.coroutine
+    def _call(self, body, timeout, retries):
+        attempt = 0
+        while True:
+            url = self._pick_endpoint()
+            # A zero request/connect timeout means "no limit" to both of
+            # Tornado's clients, which is what a negative timeout asks for.
+            limit = timeout if timeout > 0 else 0
+            request = HTTPRequest(url, method='POST', body=body,
+                                  headers={'Content-Type': self.serialization_mime},
+                                  request_timeout=limit, connect_timeout=limit)
+            try:
+                response = yield AsyncHTTPClient().fetch(request, raise_error=False)
+            except Exception as error:
+                failure = error
+            else:
+                if response.code != 599:
+                    raise gen.Return(self._decode(response.body))
+                failure = response.error or HTTPError(599)
+            if attempt >= retries:
+                if _is_timeout(failure):
+                    raise TotoException(-1, 'Timeout')
+                raise failure
+            attempt += 1
+            logger.debug('retrying call on the next worker after %r (attempt %d of %d)',
+                         failure, attempt, retries)
+
+    def _decode(self, body):
+        if not body:
+            return None
+        return self._codec.loads(body)
