@@ -198,7 +198,7 @@ class HTTPTestWorker(object):
         with self._condition:
             self.calls.append({'method': method, 'parameters': parameters,
                                'content_type': request.headers.get('Content-Type'),
-                               'path': request.path})
+                               'path': request.path, 'body': request.body})
             self._condition.notify_all()
 
     def loads(self, body):

@@ -30,7 +30,8 @@ Methods are looked up by the last dotted component of the method name, so
 anything else  answers ``{'error': {'code': 1000, 'value': ...}}``
 
 Run it as a process with ``python tests/zmqworker.py --port PORT``: it prints
-``READY <address>`` when bound and stops when its standard input closes.
+``READY <address> <worker id>`` when bound, ``CALL <method>`` for every request, and
+stops when its standard input closes.
 """
 
 from __future__ import print_function
@@ -101,8 +102,10 @@ class ZMQTestWorker(object):
     """A worker service bound on a loopback port; a context manager that starts/stops it."""
 
     def __init__(self, port=None, workers=2, serialization=None, compression=None,
-                 worker_id=None, direct=False, registry=None):
+                 worker_id=None, direct=False, registry=None, sleep_scale=1.0, on_call=None):
         self.port = port
+        self.sleep_scale = sleep_scale
+        self.on_call = on_call
         self.workers = workers
         self.serialization = _module(serialization, _Pickle)
         self.compression = _module(compression, _Identity)
@@ -210,6 +213,8 @@ class ZMQTestWorker(object):
                                'parameters': parameters,
                                'thread': threading.current_thread().name})
             self._condition.notify_all()
+        if self.on_call is not None:
+            self.on_call(method, parameters)
         name = method.rsplit('.', 1)[-1]
         if name == 'ack':
             return [message_id]
@@ -231,13 +236,13 @@ class ZMQTestWorker(object):
         return self.worker_id
 
     def _method_sleep(self, message_id, parameters):
-        self._stopping.wait(parameters['seconds'])
+        self._stopping.wait(parameters['seconds'] * self.sleep_scale)
         return {'slept': parameters['seconds'], 'worker': self.worker_id}
 
     def _method_slow_once(self, message_id, parameters):
         attempt = self.registry.attempt(message_id)
         if attempt == 1:
-            self._stopping.wait(parameters['seconds'])
+            self._stopping.wait(parameters['seconds'] * self.sleep_scale)
         return {'attempt': attempt, 'worker': self.worker_id}
 
     def _method_fail(self, message_id, parameters):
@@ -293,10 +298,17 @@ def main(argv=None):
     parser.add_argument('--serialization', default=None, help='module name, e.g. json')
     parser.add_argument('--compression', default=None, help='module name, e.g. zlib')
     parser.add_argument('--direct', action='store_true', help='one ROUTER, no queue device')
+    parser.add_argument('--sleep-scale', type=float, default=1.0,
+                        help='multiply the waits of sleep and slow_once (0: answer at once)')
     args = parser.parse_args(argv)
+
+    def report(method, parameters):   # lets a parent process see what arrived
+        print('CALL %s' % method)
+        sys.stdout.flush()
+
     worker = ZMQTestWorker(port=args.port, workers=args.workers, worker_id=args.worker_id,
                            serialization=args.serialization, compression=args.compression,
-                           direct=args.direct)
+                           direct=args.direct, sleep_scale=args.sleep_scale, on_call=report)
     with worker:
         print('READY %s %s' % (worker.address, worker.worker_id))
         sys.stdout.flush()
