@@ -1,0 +1,299 @@
+"""Running a Toto service: configuration, worker processes and daemons.
+
+:class:`TotoService` is the base of long running Toto programs.  It reads its
+options from keyword arguments, a conf file and the command line, starts
+``--processes`` copies of :meth:`TotoService.main_loop` and, with
+``--daemon=start|stop|restart`` (or ``--start``, ``--stop``, ``--restart``),
+runs them detached from the terminal with one pidfile per process::
+
+    from toto.service import TotoService
+
+    class Clock(TotoService):
+        def main_loop(self):
+            while True:
+                time.sleep(1)
+                logging.info('tick from process %d', self.service_id)
+
+    if __name__ == '__main__':
+        Clock('clock.conf', processes=2).run()   # python clock.py --start
+
+Options given as keyword arguments are applied first, then the conf file,
+then the command line, each overriding what came before.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import errno
+import logging
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import time
+
+import tornado.options
+from tornado.options import options
+
+from toto.options import safe_define
+
+logger = logging.getLogger('toto.service')
+
+_OPTION_GROUP = 'service'
+
+safe_define('daemon', metavar='start|stop|restart', type=str, group=_OPTION_GROUP,
+            help='Run as a daemon: start, stop or restart it.  On the command line '
+                 'the --start, --stop and --restart aliases are shorter')
+safe_define('processes', default=1, type=int, group=_OPTION_GROUP,
+            help='How many service processes to run; negative: one per CPU')
+safe_define('pidfile', default='toto.daemon.pid', type=str, group=_OPTION_GROUP,
+            help='Daemon pidfile path; process i writes <name>.<i>.<ext>, '
+                 'e.g. toto.daemon.pid -> toto.daemon.0.pid')
+safe_define('start', default=False, type=bool, group=_OPTION_GROUP,
+            help='Same as --daemon=start; wins over the daemon option')
+safe_define('stop', default=False, type=bool, group=_OPTION_GROUP,
+            help='Same as --daemon=stop; wins over the daemon option')
+safe_define('restart', default=False, type=bool, group=_OPTION_GROUP,
+            help='Same as --daemon=restart; wins over the daemon option')
+safe_define('nodaemon', default=False, type=bool, group=_OPTION_GROUP,
+            help='Run in the foreground even if a conf file sets daemon')
+safe_define('debug', default=False, type=bool, group=_OPTION_GROUP,
+            help='Debug mode: log full tracebacks for errors')
+
+_DAEMON_COMMANDS = ('start', 'stop', 'restart')
+# How long "stop" waits for stopped processes to exit before it gives up.
+_STOP_WAIT = 10.0
+
+
+def pid_path(i):
+    """Return the pidfile path for process ``i`` built from ``--pidfile``.
+
+    The index goes before the extension: ``toto.daemon.pid`` gives
+    ``toto.daemon.0.pid`` for ``i == 0``.
+    """
+    directory, name = os.path.split(os.path.abspath(options.pidfile))
+    parts = name.rsplit('.', 1)
+    name = '%s.%s' % (parts[0], i)
+    if len(parts) > 1:
+        name += '.' + parts[1]
+    return os.path.join(directory, name)
+
+
+def process_count():
+    """The number of service processes ``--processes`` asks for."""
+    if options.processes is None or options.processes < 0:
+        return multiprocessing.cpu_count()
+    return options.processes
+
+
+def _existing_pidfiles():
+    """The pidfiles of this service's processes that exist now."""
+    marker = 'TOTOPIDINDEX'
+    pattern = re.compile('^' + re.escape(pid_path(marker)).replace(marker, r'\d+') + '$')
+    directory = os.path.dirname(pid_path(0))
+    if not os.path.isdir(directory):
+        return []
+    found = (os.path.join(directory, name) for name in sorted(os.listdir(directory)))
+    return [path for path in found if pattern.match(path)]
+
+
+def _read_pid(path):
+    try:
+        with open(path) as pidfile:
+            return int(pidfile.read().strip())
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError as error:
+        return error.errno == errno.EPERM
+    return True
+
+
+def _write_pid(path, pid):
+    with open(path, 'w') as pidfile:
+        pidfile.write(str(pid))
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError as error:
+        if error.errno != errno.ENOENT:
+            raise
+
+
+class TotoService(object):
+    """Base class for Toto services: override :meth:`main_loop`.
+
+    ``conf_file`` names a ``tornado.options`` conf file; keyword arguments
+    set options by name.  Keyword arguments are applied first, then the conf
+    file, then the command line, so the command line has the last word.
+
+    :meth:`run` calls :meth:`prepare` once in the parent process, then
+    :meth:`main_loop` in each of ``--processes`` child processes (each with
+    ``self.service_id`` set to its index), waits for them and calls
+    :meth:`finish`.
+    """
+
+    def __init__(self, conf_file=None, **kwargs):
+        self._load_options(conf_file, **kwargs)
+
+    def _load_options(self, conf_file=None, final=True, **kwargs):
+        for name, value in kwargs.items():
+            if name not in options:
+                raise TypeError('unknown option %r for %s' % (name, type(self).__name__))
+            setattr(options, name, value)
+        if conf_file:
+            tornado.options.parse_config_file(conf_file, final=False)
+        tornado.options.parse_command_line(final=final)
+        if options.start:
+            options.daemon = 'start'
+        elif options.stop:
+            options.daemon = 'stop'
+        elif options.restart:
+            options.daemon = 'restart'
+        elif options.nodaemon:
+            options.daemon = ''
+
+    def prepare(self):
+        """Run once in the parent process before the service processes start."""
+
+    def main_loop(self):
+        """The work of one service process; ``self.service_id`` is its index."""
+
+    def finish(self):
+        """Run once in the parent process after every service process ended."""
+
+    # -- running ----------------------------------------------------------
+
+    def run(self):
+        """Run the service in the foreground, or start, stop or restart its daemon."""
+        command = options.daemon
+        if not command:
+            self._run_service()
+            return
+        if command not in _DAEMON_COMMANDS:
+            raise ValueError('invalid daemon option %r: use start, stop or restart'
+                             % (command,))
+        if command in ('stop', 'restart'):
+            self._stop_daemon()
+        if command in ('start', 'restart'):
+            self._start_daemon()
+
+    def _stop_daemon(self):
+        pidfiles = _existing_pidfiles()
+        if not pidfiles:
+            logger.warning('%s is not running: no pidfile matches %s',
+                           type(self).__name__, pid_path('N'))
+            return False
+        stopped = []
+        for path in pidfiles:
+            pid = _read_pid(path)
+            if pid is not None and _alive(pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError as error:
+                    if error.errno != errno.ESRCH:
+                        raise
+                stopped.append(pid)
+                logger.info('stopped %s process %d', type(self).__name__, pid)
+            _remove(path)
+        deadline = time.time() + _STOP_WAIT
+        while stopped and time.time() < deadline:
+            stopped = [pid for pid in stopped if _alive(pid)]
+            if stopped:
+                time.sleep(0.05)
+        return True
+
+    def _start_daemon(self):
+        running = [path for path in _existing_pidfiles()
+                   if _alive(_read_pid(path) or 0)]
+        if running:
+            logger.error('not starting %s: already running (pidfiles %s)',
+                         type(self).__name__, ', '.join(running))
+            return False
+        for stale in _existing_pidfiles():
+            _remove(stale)
+        first_child = os.fork()
+        if first_child:
+            # The first child exits once the daemon's pidfile is written;
+            # waiting for it leaves no zombie and makes "start" synchronous.
+            os.waitpid(first_child, 0)
+            logger.info('started %s daemon (pidfile %s)', type(self).__name__, pid_path(0))
+            return True
+        # First child: leave the terminal's session, then fork the daemon.
+        os.setsid()
+        daemon_pid = os.fork()
+        if daemon_pid:
+            _write_pid(pid_path(0), daemon_pid)
+            os._exit(0)
+        self._detach_stdio()
+        try:
+            self._run_service(daemonized=True)
+        finally:
+            os._exit(0)
+
+    @staticmethod
+    def _detach_stdio():
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for stream in (sys.stdin, sys.stdout, sys.stderr):
+            try:
+                os.dup2(devnull, stream.fileno())
+            except (AttributeError, OSError, ValueError):
+                pass
+
+    def _run_service(self, daemonized=False):
+        count = process_count()
+        # prepare() may start helper processes (a router, say) that live as
+        # long as the service: they are waited for when there are no service
+        # processes and stopped with the service.
+        self._helper_processes = []
+        self.prepare()
+        processes = []
+        for service_id in range(count):
+            process = multiprocessing.Process(target=self._service_process,
+                                              args=(service_id,),
+                                              name='%s-%d' % (type(self).__name__, service_id))
+            process.daemon = True
+            process.start()
+            processes.append(process)
+        helpers = list(self._helper_processes)
+        pid_indexes = range(1, count + len(helpers) + 1)
+        if daemonized:
+            for index, process in zip(pid_indexes, processes + helpers):
+                _write_pid(pid_path(index), process.pid)
+        logger.info('started %d %s process%s', count, type(self).__name__,
+                    '' if count == 1 else 'es')
+        previous = signal.signal(signal.SIGTERM, _raise_system_exit)
+        try:
+            for process in processes or helpers:
+                process.join()
+        except (SystemExit, KeyboardInterrupt):
+            pass
+        finally:
+            for process in processes + helpers:
+                if process.is_alive():
+                    process.terminate()
+            for process in processes + helpers:
+                process.join(_STOP_WAIT)
+            signal.signal(signal.SIGTERM, previous)
+            self.finish()
+            if daemonized:
+                for index in [0] + list(pid_indexes):
+                    _remove(pid_path(index))
+
+    def _service_process(self, service_id):
+        self.service_id = service_id
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+        try:
+            self.main_loop()
+        except (SystemExit, KeyboardInterrupt):
+            pass
+
+
+def _raise_system_exit(signum, frame):
+    raise SystemExit(0)

@@ -1,0 +1,382 @@
+"""The ZeroMQ worker side: a router and the processes that run methods.
+
+:class:`TotoWorkerService` binds a ``ROUTER`` socket on
+``--worker_bind_address`` that clients connect to, forwards calls through a
+queue device to a ``DEALER`` on ``--worker_socket_address``, and runs
+``--processes`` :class:`TotoWorker` processes, each a ``REP`` socket taking
+one call at a time.  A call ``'a.b'`` runs ``invoke(worker, parameters)``
+from the module ``<method_module>.a.b``::
+
+    # methods/accounts/lookup.py
+    from toto.invocation import *
+
+    def invoke(worker, parameters):
+        if 'id' not in parameters:
+            raise TotoException(ERROR_MISSING_PARAMS, 'id is required')
+        return {'id': parameters['id'], 'name': 'Ada'}
+
+    # worker.py
+    from toto.worker import TotoWorkerService
+
+    if __name__ == '__main__':
+        TotoWorkerService(method_module='methods', processes=4).run()
+
+``--processes=0`` runs only the router (bind ``--worker_socket_address`` on
+tcp for remote workers) and ``--worker_bind_address=`` runs only worker
+processes that connect to a router elsewhere.  ``--command=status`` or
+``--command=shutdown`` publishes a control command to the running workers on
+``--control_socket_address``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import importlib
+import inspect
+import logging
+import os
+import time
+import types
+
+import six
+import zmq
+from tornado.ioloop import IOLoop
+from tornado.options import options
+
+from toto._codec import MessageCodec
+from toto.exceptions import ERROR_SERVER, TotoException
+from toto.options import safe_define
+from toto.service import TotoService, pid_path, process_count
+
+logger = logging.getLogger('toto.worker')
+
+_OPTION_GROUP = 'worker service'
+
+safe_define('method_module', default='methods', type=str, group=_OPTION_GROUP,
+            help='Package (or module) that holds the worker methods: a call to '
+                 '"a.b" runs <method_module>.a.b.invoke(worker, parameters)')
+safe_define('worker_bind_address', default='tcp://*:55555', type=str, group=_OPTION_GROUP,
+            help='Address the router binds for clients; empty: run worker processes '
+                 'only, connected to --worker_socket_address')
+safe_define('worker_socket_address', default='ipc:///tmp/workerservice.sock', type=str,
+            group=_OPTION_GROUP,
+            help='Address between the router and the worker processes (tcp to '
+                 'spread workers over machines)')
+safe_define('control_socket_address', default='ipc:///tmp/workercontrol.sock', type=str,
+            group=_OPTION_GROUP,
+            help='PUB/SUB address for control commands sent with --command')
+safe_define('command', type=str, metavar='status|shutdown', group=_OPTION_GROUP,
+            help='Send this command to running worker processes and exit')
+safe_define('startup_function', type=str, group=_OPTION_GROUP,
+            help='module.function called in each worker process before it takes '
+                 'calls, with the keyword arguments worker and db_connection')
+safe_define('compression_module', type=str, group=_OPTION_GROUP,
+            help='Module with compress()/decompress() for messages, e.g. zlib; '
+                 'must match the clients')
+safe_define('serialization_module', type=str, group=_OPTION_GROUP,
+            help='Module with dumps()/loads() for messages, e.g. json (default: '
+                 'pickle protocol 2); must match the clients')
+
+CONTROL_PREFIX = b'command'
+CONTROL_COMMANDS = ('status', 'shutdown')
+# How long --command waits for running workers to subscribe before it sends.
+_CONTROL_SUBSCRIBE_WAIT = 1.0
+
+
+def find_method(method_module, name):
+    """Return the method module for the call ``name`` under ``method_module``.
+
+    ``'a.b'`` is ``method_module.a.b``; submodules are imported on first use,
+    so a package need not import them itself.  A name that does not resolve
+    raises the ``AttributeError`` that attribute lookup gives, as the original
+    worker did; names with private parts (``_x``) never resolve.
+    """
+    if not isinstance(name, six.string_types) or not name:
+        raise AttributeError('method name must be a non-empty string, not %r' % (name,))
+    target = method_module
+    for part in name.split('.'):
+        if not part or part.startswith('_'):
+            raise AttributeError('%r is not a method name' % (name,))
+        try:
+            target = getattr(target, part)
+        except AttributeError as lookup_error:
+            if not isinstance(target, types.ModuleType):
+                raise
+            target = _import_submodule(target, part, lookup_error)
+    return target
+
+
+def _import_submodule(package, part, lookup_error):
+    full_name = '%s.%s' % (package.__name__, part)
+    try:
+        return importlib.import_module(full_name)
+    except ImportError as import_error:
+        missing = getattr(import_error, 'name', None)
+        message = str(import_error)
+        if missing in (full_name, None) and (missing or message.endswith(part)
+                                             or full_name in message):
+            raise lookup_error
+        raise
+
+
+def error_info(error, debug=False):
+    """Return the ``{'code': ..., 'value': ...}`` answer for ``error`` and log it.
+
+    A :class:`~toto.exceptions.TotoException` keeps its code; anything else
+    becomes ``ERROR_SERVER`` with ``str(error)``.  Call it from the ``except``
+    block so ``debug`` can log the traceback.
+    """
+    if not isinstance(error, TotoException):
+        error = TotoException(ERROR_SERVER, str(error))
+    logger.error('%s', error, exc_info=bool(debug))
+    return dict(error.__dict__)
+
+
+def call_startup_function(path, worker):
+    """Import and call ``module.function`` with the worker.
+
+    The original passed ``worker`` and ``db_connection``; functions that take
+    only some of those keywords get only those.
+    """
+    module_name, _, function_name = path.rpartition('.')
+    function = getattr(importlib.import_module(module_name), function_name)
+    available = {'worker': worker, 'db_connection': getattr(worker, 'db_connection', None)}
+    try:
+        spec = inspect.getfullargspec(function)
+        accepts_all = spec.varkw is not None
+    except AttributeError:  # Python 2
+        spec = inspect.getargspec(function)
+        accepts_all = spec.keywords is not None
+    if accepts_all:
+        return function(**available)
+    return function(**dict((k, v) for k, v in available.items() if k in spec.args))
+
+
+class TotoWorker(object):
+    """One worker process: a ``REP`` socket that runs each call it receives.
+
+    ``method_module`` is a module object or name.  Calls are
+    ``[message_id, payload]``; the answer is ``[message_id, payload]``, or
+    ``[message_id]`` alone for an :func:`~toto.invocation.asynchronous`
+    method, sent before the method runs.  Nothing a method raises and nothing
+    a client sends stops the worker: failures become error answers.
+    """
+
+    def __init__(self, method_module, socket_address, control_socket_address=None,
+                 compression=None, serialization=None, debug=False):
+        if isinstance(method_module, six.string_types):
+            method_module = importlib.import_module(method_module)
+        self.method_module = method_module
+        self.socket_address = socket_address
+        self.control_socket_address = control_socket_address
+        self.debug = debug
+        self.db_connection = None
+        self.calls_answered = 0
+        self._codec = MessageCodec(compression, serialization)
+        self._context = None
+        self._socket = None
+        self._control = None
+        self._io_loop = None
+
+    def error_info(self, error):
+        """The error answer for ``error`` (see :func:`error_info`)."""
+        return error_info(error, self.debug)
+
+    def log_status(self):
+        """Log this process's pid and how many calls it answered."""
+        logger.info('worker pid %d: %d calls answered', os.getpid(), self.calls_answered)
+
+    def start(self):
+        """Serve calls until a ``shutdown`` command or the process is stopped."""
+        self._context = zmq.Context()
+        self._io_loop = IOLoop(make_current=False)
+        self._socket = self._context.socket(zmq.REP)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(self.socket_address)
+        self._io_loop.add_handler(self._socket.getsockopt(zmq.FD), self._on_call_event,
+                                  IOLoop.READ)
+        if self.control_socket_address:
+            self._control = self._context.socket(zmq.SUB)
+            self._control.setsockopt(zmq.LINGER, 0)
+            self._control.setsockopt(zmq.SUBSCRIBE, CONTROL_PREFIX)
+            self._control.connect(self.control_socket_address)
+            self._io_loop.add_handler(self._control.getsockopt(zmq.FD),
+                                      self._on_control_event, IOLoop.READ)
+        # Calls may already be waiting: the descriptor only signals changes.
+        self._io_loop.add_callback(self._on_call_event, None, None)
+        logger.debug('worker pid %d serving %s', os.getpid(), self.socket_address)
+        try:
+            self._io_loop.start()
+        finally:
+            self._close()
+
+    def stop(self):
+        """Stop serving (thread-safe)."""
+        if self._io_loop is not None:
+            self._io_loop.add_callback(self._io_loop.stop)
+
+    def _close(self):
+        for socket in (self._socket, self._control):
+            if socket is not None:
+                self._io_loop.remove_handler(socket.getsockopt(zmq.FD))
+                socket.close(0)
+        self._io_loop.close(all_fds=False)
+        self._context.term()
+
+    def _on_control_event(self, fd, events):
+        while self._control.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            message = self._control.recv()
+            command = message[len(CONTROL_PREFIX):].decode('ascii', 'replace')
+            if command == 'shutdown':
+                logger.info('worker pid %d: shutdown command received', os.getpid())
+                self._io_loop.stop()
+                return
+            if command == 'status':
+                self.log_status()
+            else:
+                logger.warning('worker pid %d: unknown command %r', os.getpid(), command)
+
+    def _on_call_event(self, fd, events):
+        # Sending a reply may swallow the descriptor's next signal, so loop
+        # on the socket state until no call is waiting.
+        socket = self._socket
+        while not socket.closed and socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            frames = socket.recv_multipart()
+            after_reply = None
+            try:
+                reply, after_reply = self._handle(frames)
+            except Exception as error:  # a bug here must not stop the worker
+                logger.exception('worker failed to handle a call')
+                reply = [frames[0] if frames else b'',
+                         self._encode_response({'error': self.error_info(error)})]
+            socket.send_multipart(reply)
+            self.calls_answered += 1
+            if after_reply is not None:
+                try:
+                    after_reply()
+                except Exception as error:
+                    self.error_info(error)
+
+    def _handle(self, frames):
+        """Return the reply frames for a call and, for an asynchronous method,
+        the function to run once the acknowledgement is sent."""
+        message_id = frames[0]
+        if len(frames) != 2:
+            error = TotoException(ERROR_SERVER, 'malformed call: %d frames' % len(frames))
+            return [message_id, self._encode_response({'error': self.error_info(error)})], None
+        try:
+            message = self._codec.loads(frames[1])
+            method = find_method(self.method_module, message['method']).invoke
+            parameters = message.get('parameters', {})
+            if getattr(method, 'asynchronous', False):
+                return [message_id], lambda: method(self, parameters)
+            response = method(self, parameters)
+        except Exception as error:
+            response = {'error': self.error_info(error)}
+        return [message_id, self._encode_response(response)], None
+
+    def _encode_response(self, response):
+        try:
+            return self._codec.dumps(response)
+        except Exception as error:
+            return self._codec.dumps({'error': self.error_info(error)})
+
+
+def send_control_command(command, address):
+    """Publish ``command`` to the workers listening on ``address``.
+
+    Waits up to a second for workers to subscribe, so a command sent right
+    after they started still reaches them.  Returns how many subscriptions
+    were seen.
+    """
+    if command not in CONTROL_COMMANDS:
+        raise ValueError('unknown command %r: use one of %s'
+                         % (command, ', '.join(CONTROL_COMMANDS)))
+    context = zmq.Context()
+    publisher = context.socket(zmq.XPUB)
+    publisher.setsockopt(zmq.LINGER, 1000)
+    subscribers = 0
+    try:
+        publisher.bind(address)
+        deadline = time.time() + _CONTROL_SUBSCRIBE_WAIT
+        while True:
+            remaining = deadline - time.time()
+            if remaining <= 0 or not publisher.poll(remaining * 1000):
+                break
+            if publisher.recv().startswith(b'\x01'):
+                subscribers += 1
+                deadline = min(deadline, time.time() + 0.2)
+        publisher.send(CONTROL_PREFIX + command.encode('ascii'))
+    finally:
+        publisher.close()
+        context.term()
+    return subscribers
+
+
+class _Router(object):
+    """The queue device between clients (ROUTER) and workers (DEALER)."""
+
+    def __init__(self, bind_address, socket_address):
+        from zmq.devices import ProcessDevice
+        self.device = ProcessDevice(zmq.QUEUE, zmq.ROUTER, zmq.DEALER)
+        self.device.bind_in(bind_address)
+        self.device.bind_out(socket_address)
+        self.device.daemon = True
+
+    def start(self):
+        self.device.start()
+        return self.device.launcher
+
+
+class TotoWorkerService(TotoService):
+    """Run a router and worker processes for the methods in ``method_module``.
+
+    Options (keyword arguments, conf file or command line): ``method_module``,
+    ``worker_bind_address``, ``worker_socket_address``,
+    ``control_socket_address``, ``command``, ``processes``, ``daemon``,
+    ``pidfile``, ``debug``, ``startup_function``, ``compression_module`` and
+    ``serialization_module``.
+    """
+
+    def prepare(self):
+        count = process_count()
+        if count and options.method_module:
+            # Import the methods in the parent so a broken module fails once,
+            # at start-up, instead of in every worker process.
+            importlib.import_module(options.method_module)
+        if options.worker_bind_address:
+            launcher = _Router(options.worker_bind_address,
+                               options.worker_socket_address).start()
+            self._helper_processes.append(launcher)
+        if count == 0:
+            logger.info('routing calls from %s to %s', options.worker_bind_address,
+                        options.worker_socket_address)
+        elif options.worker_bind_address:
+            logger.info('%d worker process%s listening on %s', count,
+                        '' if count == 1 else 'es', options.worker_bind_address)
+        else:
+            logger.info('%d worker process%s connecting to %s', count,
+                        '' if count == 1 else 'es', options.worker_socket_address)
+
+    def main_loop(self):
+        worker = TotoWorker(options.method_module, options.worker_socket_address,
+                            control_socket_address=options.control_socket_address,
+                            compression=options.compression_module or None,
+                            serialization=options.serialization_module or None,
+                            debug=options.debug)
+        worker.service_id = getattr(self, 'service_id', 0)
+        if options.startup_function:
+            call_startup_function(options.startup_function, worker)
+        worker.start()
+
+    def run(self):
+        """Send ``--command`` to running workers, or run the service."""
+        if options.command:
+            seen = send_control_command(options.command, options.control_socket_address)
+            logger.info('sent %r to %d worker process%s', options.command, seen,
+                        '' if seen == 1 else 'es')
+            return
+        super(TotoWorkerService, self).run()
+
+
+__all__ = ['TotoWorker', 'TotoWorkerService', 'find_method', 'error_info',
+           'send_control_command', 'pid_path']
