@@ -15,6 +15,8 @@ Methods (last dotted component of the method name):
 ``fail``       500, ``{'error': {'code': 4242, 'value': 'x'}}``
 ``status``     ``parameters['status']`` with body ``dumps(parameters['body'])``
 ``hangup``     closes the connection without answering (a connection reset)
+``hangup_once`` hangs up the first time ``parameters['key']`` is seen (over all servers
+               sharing ``registry``), answers ``{'attempt': n, 'worker': id}`` afterwards
 ``garbage``    200 with bytes no serializer decodes
 anything else  404, ``{'error': {'code': 1000, 'value': ...}}``
 An undecodable request body gets 400.
@@ -117,6 +119,12 @@ class _WorkerHandler(web.RequestHandler):
             self._answer(parameters['status'], parameters.get('body'))
         elif name == 'hangup':
             self.request.connection.stream.close()
+        elif name == 'hangup_once':
+            attempt = worker.registry.attempt(parameters['key'], worker.worker_id)
+            if attempt == 1:
+                self.request.connection.stream.close()
+            else:
+                self._answer(200, {'attempt': attempt, 'worker': worker.worker_id})
         elif name == 'garbage':
             self._answer(200, None, raw=GARBAGE)
         else:
