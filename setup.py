@@ -40,6 +40,12 @@ setup(
         'pyzmq>=19.0; python_version>="3"',
         'futures>=3.0; python_version<"3"',
     ],
+    entry_points={
+        'console_scripts': [
+            'toto-worker = toto.cli:worker_main',
+            'toto-invoke = toto.cli:invoke_main',
+        ],
+    },
     extras_require={
         'test': [
             'pytest',

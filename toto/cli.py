@@ -1,0 +1,131 @@
+"""The ``toto-worker`` and ``toto-invoke`` console scripts.
+
+``toto-worker`` runs a worker service for a method module, over ZeroMQ (the
+default) or HTTP, with every service option on its command line::
+
+    toto-worker --method_module=methods --processes=4 \\
+        --worker_bind_address=tcp://*:55555
+    toto-worker --transport=http --method_module=methods --http_worker_port=8080
+
+``toto-invoke`` calls one method from the shell: parameters in as JSON, the
+result out as JSON, and a non-zero exit status for an error answer or a
+timeout::
+
+    toto-invoke --worker_address=tcp://127.0.0.1:55555 accounts.lookup '{"id": 7}'
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import base64
+import json
+import sys
+
+import six
+import tornado.options
+from tornado import gen
+from tornado.ioloop import IOLoop
+from tornado.options import options
+
+from toto.options import safe_define
+
+# Exit statuses of toto-invoke.
+EXIT_OK = 0
+EXIT_ERROR_ANSWER = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 3
+EXIT_TRANSPORT = 4
+
+safe_define('transport', default='zmq', type=str, group='toto-worker',
+            metavar='zmq|http', help='toto-worker: serve over ZeroMQ or HTTP')
+
+
+def worker_main(argv=None):
+    """Entry point of ``toto-worker``."""
+    import toto.httpworker  # noqa: F401 - defines the HTTP worker options
+    from toto.httpworker import TotoHTTPWorkerService
+    from toto.worker import TotoWorkerService
+
+    if argv is not None:
+        sys.argv = [sys.argv[0]] + list(argv)
+    # Find --transport before the service parses everything.
+    tornado.options.parse_command_line(final=False)
+    if options.transport == 'http':
+        service = TotoHTTPWorkerService()
+    elif options.transport == 'zmq':
+        service = TotoWorkerService()
+    else:
+        print('toto-worker: --transport must be zmq or http, not %r' % options.transport,
+              file=sys.stderr)
+        return EXIT_USAGE
+    service.run()
+    return EXIT_OK
+
+
+def _json_default(value):
+    # Worker results may hold bytes (pickle); show them instead of failing.
+    if isinstance(value, six.binary_type):
+        try:
+            return value.decode('utf-8')
+        except UnicodeDecodeError:
+            return {'base64': base64.b64encode(value).decode('ascii')}
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+@gen.coroutine
+def _invoke_once(method, parameters):
+    """Make one call on the configured connection; return (result, exit status)."""
+    from toto.exceptions import TotoException
+    from toto.workerconnection import WorkerConnection
+
+    connection = WorkerConnection.instance()
+    try:
+        result = yield connection.invoke(method, parameters, **{'await': True})
+    except TotoException as error:
+        status = EXIT_TIMEOUT if error.value == 'Timeout' else EXIT_TRANSPORT
+        raise gen.Return(({'error': dict(error.__dict__)}, status))
+    except Exception as error:
+        raise gen.Return(({'error': {'code': -1, 'value': str(error)}}, EXIT_TRANSPORT))
+    finally:
+        close = getattr(connection, 'close', None)
+        if close is not None:
+            close()
+    status = EXIT_OK
+    if isinstance(result, dict) and 'error' in result:
+        status = EXIT_TIMEOUT if result['error'] == 'timeout' else EXIT_ERROR_ANSWER
+    raise gen.Return((result, status))
+
+
+def invoke_main(argv=None):
+    """Entry point of ``toto-invoke``: ``toto-invoke [options] METHOD [JSON]``."""
+    import toto.workerconnection  # noqa: F401 - defines the worker_ options
+
+    arguments = tornado.options.parse_command_line(
+        [sys.argv[0]] + list(sys.argv[1:] if argv is None else argv))
+    if not 1 <= len(arguments) <= 2:
+        print('usage: toto-invoke [--worker_address=...] [--worker_transport=zmq|http] '
+              'METHOD [JSON_PARAMETERS]', file=sys.stderr)
+        return EXIT_USAGE
+    method = arguments[0]
+    try:
+        parameters = json.loads(arguments[1]) if len(arguments) > 1 else {}
+    except ValueError as error:
+        print('toto-invoke: parameters are not valid JSON: %s' % error, file=sys.stderr)
+        return EXIT_USAGE
+    if not options.worker_address:
+        print('toto-invoke: --worker_address is required', file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        result, status = IOLoop.current().run_sync(lambda: _invoke_once(method, parameters))
+    except (TypeError, ValueError) as error:
+        print('toto-invoke: %s' % error, file=sys.stderr)
+        return EXIT_USAGE
+    output = json.dumps(result, default=_json_default, sort_keys=True)
+    print(output, file=sys.stdout if status == EXIT_OK else sys.stderr)
+    return status
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(invoke_main())

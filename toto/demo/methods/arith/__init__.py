@@ -1,0 +1,1 @@
+"""Arithmetic methods, called as ``arith.<name>``."""

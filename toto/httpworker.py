@@ -1,0 +1,212 @@
+"""The HTTP worker side: serve Toto method modules to HTTPWorkerConnection.
+
+The original Toto package had only ZeroMQ workers.  This module serves the
+same method modules over HTTP: each ``POST`` carries one call, encoded as the
+client's :class:`~toto.httpworkerconnection.HTTPWorkerConnection` encodes it,
+and the response body is the encoded result::
+
+    # python httpworker.py --method_module=methods --http_worker_port=8080
+    from toto.httpworker import TotoHTTPWorkerService
+
+    if __name__ == '__main__':
+        TotoHTTPWorkerService(processes=4).run()
+
+    # and in the application:
+    #   --worker_transport=http --worker_address=http://127.0.0.1:8080/
+
+Status codes: 200 with the method's result, 404 with an error body when the
+method does not exist, 500 with an error body when it raised, 400 when the
+request body cannot be decoded.  The error bodies are
+``{'error': {'code': ..., 'value': ...}}``, as a ZeroMQ worker answers.
+
+To embed the worker in a Tornado application of your own, mount
+:class:`TotoHTTPWorkerHandler` with :func:`make_application` or your own
+route.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import importlib
+import json
+import logging
+import re
+
+import six
+from tornado import gen, web
+from tornado.concurrent import is_future
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+from tornado.netutil import bind_sockets
+from tornado.options import options
+
+from toto._codec import MessageCodec
+from toto.options import safe_define
+from toto.service import TotoService
+from toto.worker import error_info, find_method
+
+# The worker-service options (method_module, compression_module, ...) are
+# shared with the ZeroMQ worker and defined there.
+import toto.worker  # noqa: F401
+
+logger = logging.getLogger('toto.httpworker')
+
+_OPTION_GROUP = 'http worker service'
+
+safe_define('http_worker_host', default='127.0.0.1', type=str, group=_OPTION_GROUP,
+            help='Interface the HTTP worker listens on ("" for all)')
+safe_define('http_worker_port', default=8888, type=int, group=_OPTION_GROUP,
+            help='Port the HTTP worker listens on (0 picks a free one)')
+safe_define('http_worker_path', default='/', type=str, group=_OPTION_GROUP,
+            help='URL path the HTTP worker answers calls on')
+
+#: The serializers picked by request ``Content-Type`` when the service has no
+#: ``serialization_module`` of its own.
+CONTENT_TYPES = {
+    'application/pickle': None,
+    'application/x-pickle': None,
+    'application/json': json,
+}
+
+
+def _media_type(header):
+    return (header or '').split(';', 1)[0].strip().lower()
+
+
+class TotoHTTPWorkerHandler(web.RequestHandler):
+    """Run one call per ``POST`` and answer with its encoded result.
+
+    Set up by :func:`make_application` with ``method_module``,
+    ``compression``, ``serialization`` and ``debug``.  With a
+    ``serialization`` module every request is decoded with it, whatever its
+    ``Content-Type`` (so a json-only worker never unpickles); without one the
+    ``Content-Type`` chooses between pickle and json.
+    """
+
+    def initialize(self, method_module, compression=None, serialization=None, debug=False):
+        self.method_module = method_module
+        self.debug = debug
+        if serialization is not None:
+            self._codec = MessageCodec(compression, serialization)
+            self._mime = None
+        else:
+            media_type = _media_type(self.request.headers.get('Content-Type'))
+            if media_type not in CONTENT_TYPES:
+                media_type = 'application/pickle'
+            self._codec = MessageCodec(compression, CONTENT_TYPES[media_type])
+            self._mime = media_type
+
+    @gen.coroutine
+    def post(self, *path_args):
+        try:
+            message = self._codec.loads(self.request.body)
+            name = message['method']
+            parameters = message.get('parameters', {})
+        except Exception as error:
+            self._answer(400, {'error': self._error_info(error)})
+            return
+        try:
+            method = find_method(self.method_module, name).invoke
+        except AttributeError as error:
+            self._answer(404, {'error': self._error_info(error)})
+            return
+        try:
+            if getattr(method, 'asynchronous', False):
+                # Acknowledge first, as the ZeroMQ worker does: the caller
+                # gets None and the method runs after the response is sent.
+                self._answer(200, None)
+                IOLoop.current().add_callback(self._run_detached, method, parameters)
+                return
+            result = method(self, parameters)
+            if is_future(result):
+                result = yield result
+        except Exception as error:
+            self._answer(500, {'error': self._error_info(error)})
+            return
+        self._answer(200, result)
+
+    def _run_detached(self, method, parameters):
+        try:
+            result = method(self, parameters)
+            if is_future(result):
+                IOLoop.current().add_future(result, self._log_failure)
+        except Exception as error:
+            self._error_info(error)
+
+    def _log_failure(self, future):
+        try:
+            future.result()
+        except Exception as error:
+            self._error_info(error)
+
+    def _error_info(self, error):
+        return error_info(error, self.debug)
+
+    def _answer(self, status, result):
+        try:
+            body = b'' if result is None else self._codec.dumps(result)
+        except Exception as error:
+            status = 500
+            body = self._codec.dumps({'error': self._error_info(error)})
+        self.set_status(status)
+        if self._mime:
+            self.set_header('Content-Type', self._mime)
+        else:
+            self.set_header('Content-Type', 'application/octet-stream')
+        self.finish(body)
+
+    def check_xsrf_cookie(self):
+        """Worker calls come from programs, not browsers: no XSRF check."""
+
+
+def make_application(method_module, path='/', compression=None, serialization=None,
+                     debug=False):
+    """Return a Tornado application that serves ``method_module`` on ``path``.
+
+    ``method_module`` is a module or its dotted name; ``compression`` and
+    ``serialization`` are modules (or names) that must match the clients'.
+    """
+    if isinstance(method_module, six.string_types):
+        method_module = importlib.import_module(method_module)
+    settings = dict(method_module=method_module,
+                    compression=MessageCodec(compression).compression,
+                    serialization=MessageCodec(serialization=serialization).serialization,
+                    debug=debug)
+    route = '^' + re.escape(path.rstrip('/')) + '/?$'
+    return web.Application([(route, TotoHTTPWorkerHandler, settings)])
+
+
+class TotoHTTPWorkerService(TotoService):
+    """Run ``--processes`` HTTP worker processes sharing one listening port.
+
+    Options: ``method_module``, ``http_worker_host``, ``http_worker_port``,
+    ``http_worker_path``, ``compression_module``, ``serialization_module``,
+    ``debug`` and the process and daemon options of
+    :class:`~toto.service.TotoService`.
+    """
+
+    def prepare(self):
+        importlib.import_module(options.method_module)
+        # Bound once in the parent: the processes share the socket and the
+        # kernel spreads connections over them.
+        self.sockets = bind_sockets(options.http_worker_port, options.http_worker_host or None)
+        self.port = self.sockets[0].getsockname()[1]
+        logger.info('HTTP worker listening on http://%s:%d%s',
+                    options.http_worker_host or '*', self.port, options.http_worker_path)
+
+    def main_loop(self):
+        loop = IOLoop(make_current=False)
+        # Start serving from inside the loop so the server binds to it on
+        # every Tornado version.
+        loop.add_callback(self._serve)
+        loop.start()
+
+    def _serve(self):
+        application = make_application(options.method_module, options.http_worker_path,
+                                       compression=options.compression_module or None,
+                                       serialization=options.serialization_module or None,
+                                       debug=options.debug)
+        server = HTTPServer(application)
+        server.add_sockets(self.sockets)
+
+
+__all__ = ['TotoHTTPWorkerHandler', 'TotoHTTPWorkerService', 'make_application']
