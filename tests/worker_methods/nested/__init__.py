@@ -1,0 +1,1 @@
+"""Nested method packages: ``nested.deeper.method``."""

@@ -1,0 +1,1 @@
+"""The middle level of ``nested.deeper.method``."""
