@@ -1,0 +1,76 @@
+"""``--command=shutdown|status``: control commands published to running worker processes.
+
+The command is the same program run again with ``--command=...`` and the service's
+``--control_socket_address`` (SPEC 6).
+"""
+
+import re
+
+import pytest
+from support import wait_until
+from workerproc import ServiceGroup, call, pids_answering
+
+
+@pytest.fixture
+def services(tmp_path):
+    with ServiceGroup(str(tmp_path)) as group:
+        yield group
+
+
+@pytest.mark.timeout(40)
+def test_shutdown_command_makes_the_service_exit(services):
+    service = services.start(processes=2)
+    pids_answering(services.connect(service.address), 2, logs=services.logs)
+
+    result = services.command(['--command=shutdown',
+                               '--control_socket_address=' + service.control_address])
+
+    assert result.returncode == 0, result.output
+    assert service.wait_exit() == 0, service.describe()
+    assert service.output().count('shutdown command received') == 2
+
+
+@pytest.mark.timeout(40)
+def test_status_command_reports_and_keeps_the_service_running(services):
+    service = services.start(processes=2)
+    connection = services.connect(service.address)
+    pids = pids_answering(connection, 2, logs=services.logs)
+
+    result = services.command(['--command=status',
+                               '--control_socket_address=' + service.control_address])
+
+    assert result.returncode == 0, result.output
+
+    def reported():
+        return {int(pid) for pid in
+                re.findall(r'worker pid (\d+): \d+ calls answered', service.output())}
+    wait_until(lambda: reported() == set(pids), 10,
+               message='status not logged by both workers\n' + service.describe())
+    assert service.is_running()
+    assert call(connection, 'echo', {'after': 'status'}) == {'after': 'status'}
+
+
+@pytest.mark.timeout(40)
+def test_shutdown_reaches_only_the_service_on_that_control_address(services):
+    stopped = services.start(processes=1)
+    kept = services.start(processes=1)
+
+    result = services.command(['--command=shutdown',
+                               '--control_socket_address=' + stopped.control_address])
+
+    assert result.returncode == 0, result.output
+    assert stopped.wait_exit() == 0, stopped.describe()
+    assert kept.is_running()
+    assert call(services.connect(kept.address), 'echo', {'still': 'up'}) == {'still': 'up'}
+
+
+@pytest.mark.timeout(40)
+def test_control_command_reports_how_many_worker_processes_it_reached(services):
+    service = services.start(processes=3)
+    pids_answering(services.connect(service.address), 3, logs=services.logs)
+
+    result = services.command(['--command=status',
+                               '--control_socket_address=' + service.control_address])
+
+    assert result.returncode == 0, result.output
+    assert "sent 'status' to 3 worker processes" in result.output
