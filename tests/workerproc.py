@@ -52,16 +52,19 @@ def answered(result):
     return isinstance(result, dict) and 'pid' in result
 
 
-def wait_for_answer(connection, timeout=START_TIMEOUT, logs=lambda: ''):
-    """Call ``pid`` with short timeouts until a worker answers; return that answer."""
+def wait_for_answer(connection, timeout=START_TIMEOUT, logs=lambda: '', alive=lambda: True):
+    """Call ``pid`` with short timeouts until a worker answers; return that answer.
+
+    Gives up early when ``alive()`` turns false (the service exited).
+    """
     deadline = time.time() + timeout
     result = None
-    while time.time() < deadline:
+    while time.time() < deadline and alive():
         result = call(connection, 'pid', timeout=0.5)
         if answered(result):
             return result
-    raise AssertionError('no answer within %.0f s (last result %r)\n%s'
-                         % (timeout, result, logs()))
+    raise AssertionError('no answer within %.0f s (last result %r, service %s)\n%s'
+                         % (timeout, result, 'running' if alive() else 'exited', logs()))
 
 
 def pids_answering(connection, count, timeout=START_TIMEOUT, logs=lambda: ''):
@@ -299,7 +302,7 @@ class ServiceGroup(object):
     def wait_ready(self, service, timeout=START_TIMEOUT):
         """Wait until ``service`` answers a call; return that answer."""
         connection = self.connect(service.address)
-        return wait_for_answer(connection, timeout, self.logs)
+        return wait_for_answer(connection, timeout, self.logs, service.is_running)
 
     def command(self, args, python=None, timeout=30.0, kwargs=None, conf_file=None):
         """Run ``workerservice.py args`` to its end; return its exit code and output."""

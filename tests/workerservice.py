@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+import six
+
 from toto.worker import TotoWorkerService
 
 KWARGS_VARIABLE = 'TOTO_TEST_SERVICE_KWARGS'
@@ -19,7 +21,7 @@ CONF_VARIABLE = 'TOTO_TEST_SERVICE_CONF'
 
 def _native(value):
     # JSON gives text; on Python 2 the str options want native strings.
-    if sys.version_info[0] == 2 and not isinstance(value, str):
+    if sys.version_info[0] == 2 and isinstance(value, six.text_type):
         return value.encode('utf-8')
     return value
 
