@@ -45,6 +45,11 @@ except ImportError:  # pragma: no cover - Tornado older than 5.1
 
 logger = logging.getLogger('toto.httpworkerconnection')
 
+# What a negative timeout ("never") becomes for Tornado's clients.  Zero is
+# not usable: Tornado 5.1's simple client then skips connecting altogether.
+# A week still fits libcurl's millisecond timeouts in a 32-bit long.
+_NO_LIMIT = 7 * 24 * 3600.0
+
 # libcurl's "operation timed out" error number, as carried by CurlError.
 _CURLE_OPERATION_TIMEDOUT = 28
 
@@ -222,9 +227,7 @@ class HTTPWorkerConnection(WorkerConnection):
         attempt = 0
         while True:
             url = self._pick_endpoint()
-            # A zero request/connect timeout means "no limit" to both of
-            # Tornado's clients, which is what a negative timeout asks for.
-            limit = timeout if timeout > 0 else 0
+            limit = timeout if timeout > 0 else _NO_LIMIT
             request = HTTPRequest(url, method='POST', body=body,
                                   headers={'Content-Type': self.serialization_mime},
                                   request_timeout=limit, connect_timeout=limit)
