@@ -6,7 +6,9 @@ abs(timeout) seconds, so a call expires between t and 2t after it was sent.
 
 import time
 
-from support import Recorder, wait_until
+import pytest
+
+from support import Recorder, free_port, wait_until
 
 TIMEOUT = 0.2
 
@@ -145,3 +147,22 @@ def test_expired_calls_leave_nothing_pending(zmq_worker, make_zmq_conn):
     assert recorder.calls == [{'error': 'timeout'}] * 6
     assert len(conn) == 0
 
+
+
+def test_call_to_an_address_where_nobody_listens_times_out(make_zmq_conn):
+    conn = make_zmq_conn('tcp://127.0.0.1:%d' % free_port(), timeout=TIMEOUT)
+    recorder = Recorder()
+    conn.invoke('echo', {}, callback=recorder)
+    assert recorder.wait() == {'error': 'timeout'}
+    assert len(conn) == 0
+
+
+@pytest.mark.timeout(60)
+def test_burst_of_calls_larger_than_the_socket_queues_all_complete(zmq_conn):
+    count = 5000
+    recorder = Recorder()
+    for index in range(count):
+        zmq_conn.invoke('echo', index, callback=recorder)
+    recorder.wait(count=count, timeout=30)
+    assert sorted(recorder.calls) == list(range(count))
+    wait_until(lambda: len(zmq_conn) == 0)
