@@ -294,6 +294,8 @@ def send_control_command(command, address):
     context = zmq.Context()
     publisher = context.socket(zmq.XPUB)
     publisher.setsockopt(zmq.LINGER, 1000)
+    # Pass on every worker's subscription, not just the first of a topic.
+    publisher.setsockopt(zmq.XPUB_VERBOSE, 1)
     subscribers = 0
     try:
         publisher.bind(address)
@@ -304,7 +306,9 @@ def send_control_command(command, address):
                 break
             if publisher.recv().startswith(b'\x01'):
                 subscribers += 1
-                deadline = min(deadline, time.time() + 0.2)
+                # Workers reconnect every 100 ms: once one has subscribed,
+                # the rest follow shortly.
+                deadline = min(deadline, time.time() + 0.3)
         publisher.send(CONTROL_PREFIX + command.encode('ascii'))
     finally:
         publisher.close()
