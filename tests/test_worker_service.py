@@ -73,6 +73,22 @@ def test_asynchronous_method_is_acknowledged_with_none_before_it_runs(services):
 
 
 @pytest.mark.timeout(30)
+def test_asynchronous_acknowledgement_on_the_wire_is_the_message_id_alone(services):
+    service = services.start()
+    dealer = services.raw_dealer(service.address)
+    gate, output = services.path('gate'), services.path('output')
+    open(gate, 'w').close()
+    request = MessageCodec().dumps({'method': 'write_later',
+                                    'parameters': {'gate': gate, 'output': output}})
+
+    dealer.send_multipart([b'', b'async-id', request])
+
+    assert dealer.poll(10000), 'no acknowledgement'
+    assert dealer.recv_multipart() == [b'', b'async-id']
+    wait_until(lambda: os.path.exists(output), 10, message='the method never wrote')
+
+
+@pytest.mark.timeout(30)
 def test_failing_methods_answer_error_results(services):
     service = services.start()
     connection = services.connect(service.address)
@@ -81,6 +97,44 @@ def test_failing_methods_answer_error_results(services):
         {'error': {'code': 4242, 'value': 'x'}}
     assert call(connection, 'plain_error', {'why': 'testing'}) == \
         {'error': {'code': 1000, 'value': 'plain failure: testing'}}
+
+
+@pytest.mark.timeout(30)
+def test_result_the_serializer_cannot_encode_answers_an_error(services):
+    service = services.start()
+    connection = services.connect(service.address)
+
+    answer = call(connection, 'unencodable')
+
+    assert answer['error']['code'] == 1000 and answer['error']['value']
+    assert call(connection, 'echo', {'next': 1}) == {'next': 1}
+
+
+@pytest.mark.timeout(30)
+def test_failure_with_a_non_ascii_message_answers_an_error_and_the_worker_goes_on(services):
+    service = services.start()
+    connection = services.connect(service.address)
+
+    answer = call(connection, 'plain_error', {'why': u'h\xe9llo \u2603'})
+
+    assert answer['error']['code'] == 1000
+    if sys.version_info[0] >= 3:
+        assert answer['error']['value'] == u'plain failure: h\xe9llo \u2603'
+    assert call(connection, 'echo', {'next': 1}) == {'next': 1}
+
+
+@pytest.mark.timeout(30)
+def test_many_concurrent_calls_are_each_answered_once_by_the_worker_processes(services):
+    service = services.start(processes=3)
+    connection = services.connect(service.address)
+    pids_answering(connection, 3, logs=services.logs)
+
+    futures = [connection.invoke('echo', {'index': index}, **{'await': True})
+               for index in range(300)]
+
+    assert [future.result(20) for future in futures] == \
+        [{'index': index} for index in range(300)]
+    assert len(connection) == 0
 
 
 @pytest.mark.timeout(30)
@@ -147,6 +201,10 @@ def test_undecodable_and_malformed_calls_get_error_answers_and_the_worker_goes_o
     frames = dealer.recv_multipart()
     assert frames[:2] == [b'', b'id-2']
     assert codec.loads(frames[2])['error']['code'] == 1000
+
+    dealer.send_multipart([b'', b'id-3', codec.dumps({'method': 'echo'})])
+    assert dealer.poll(10000), 'no answer to a call without parameters'
+    assert dealer.recv_multipart() == [b'', b'id-3', codec.dumps({})]
 
     assert call(connection, 'echo', {'next': 'call'}) == {'next': 'call'}
     assert call(connection, 'pid')['pid'] == pid, 'the same worker process answers'
