@@ -1,10 +1,10 @@
 """Calling Toto workers over ZeroMQ.
 
-A :class:`ZMQWorkerConnection` keeps one ``DEALER`` socket connected to every
-worker address; ZeroMQ spreads the calls round robin over the workers that
-are up.  The socket lives on a private I/O thread, so :meth:`invoke` works
-from any thread, and every answer comes back where the call was made: on the
-caller's running IOLoop, or on the connection's thread for callers that run
+A :class:`ZMQWorkerConnection` sends each call to one of its worker
+addresses, in turn, skipping workers whose connection is down.  It can be
+used from any thread, and every answer comes back where the call was made:
+on the caller's running IOLoop (which then owns the sockets, so nothing
+crosses threads), or on the connection's own I/O thread for callers that run
 no loop::
 
     from tornado import gen
@@ -29,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 
 import collections
 import logging
+import os
 import threading
 import uuid
 
@@ -80,19 +81,29 @@ def _running_ioloop():
     return None
 
 
+def _loop_closed(loop):
+    """Tell whether an IOLoop has been closed (it will never run again)."""
+    asyncio_loop = getattr(loop, 'asyncio_loop', None)
+    if asyncio_loop is not None:
+        return asyncio_loop.is_closed()
+    return bool(getattr(loop, '_closing', False))
+
+
+def _new_message_id():
+    return str(uuid.uuid4()).encode('ascii')
+
+
 class _Call(object):
     """Book-keeping for one call that has not completed yet."""
 
-    __slots__ = ('message_id', 'payload', 'callback', 'future', 'loop',
-                 'timeout', 'auto_retry', 'deadline', 'queued')
+    __slots__ = ('message_id', 'payload', 'callback', 'future', 'timeout', 'auto_retry',
+                 'deadline', 'queued')
 
-    def __init__(self, message_id, payload, callback, future, loop, timeout, auto_retry):
+    def __init__(self, message_id, payload, callback, future, timeout, auto_retry):
         self.message_id = message_id
         self.payload = payload
         self.callback = callback
         self.future = future
-        # The caller's IOLoop; None means "complete on the connection thread".
-        self.loop = loop
         self.timeout = timeout
         self.auto_retry = auto_retry
         self.deadline = None
@@ -100,12 +111,285 @@ class _Call(object):
         self.queued = False
 
 
-def _new_message_id():
-    return str(uuid.uuid4()).encode('ascii')
+class _Link(object):
+    """A ``DEALER`` socket connected to one worker address, on one IOLoop."""
+
+    __slots__ = ('address', 'socket', 'fd', 'retired_at', 'check_scheduled')
+
+    def __init__(self, context, loop, address, handler):
+        socket = context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        # Take calls only while the connection is up, so a worker that is
+        # down or restarting refuses them at once and they go elsewhere.
+        socket.setsockopt(zmq.IMMEDIATE, 1)
+        try:
+            socket.connect(address)
+        except zmq.ZMQError as error:
+            socket.close(0)
+            six.raise_from(ValueError('cannot connect to worker address %r: %s'
+                                      % (address, error)), error)
+        self.address = address
+        self.socket = socket
+        # Watch a duplicate of ZeroMQ's descriptor: IOLoop.close(all_fds=True),
+        # as Tornado's AsyncTestCase does, closes every watched descriptor,
+        # and closing libzmq's own would abort the process.
+        self.fd = os.dup(socket.getsockopt(zmq.FD))
+        self.retired_at = None
+        self.check_scheduled = False
+        loop.add_handler(self.fd, lambda fd, events: handler(self), IOLoop.READ)
+
+    def close(self, loop):
+        if not _loop_closed(loop):
+            # A closed loop may have closed the descriptor already, and its
+            # number may belong to someone else by now: leave it alone then.
+            loop.remove_handler(self.fd)
+            os.close(self.fd)
+        self.socket.close(0)
+
+
+class _Channel(object):
+    """The sockets and the calls sent through them, owned by one IOLoop.
+
+    Each worker address has a ``DEALER`` socket of its own and calls go to
+    them in turn, skipping any whose connection is down.  Everything here
+    runs on the owning loop's thread, so a call made on a loop is sent,
+    answered and completed without crossing threads.  Build it on that
+    thread while the loop runs.
+    """
+
+    def __init__(self, connection, loop):
+        self.connection = connection
+        self.loop = loop
+        self.pending = {}
+        # Pending calls with a finite timeout, by timeout value.  Calls of one
+        # timeout expire in the order they were sent, so a sweep looks only
+        # at the front of each queue: its cost follows what expired, not
+        # what is pending.
+        self.deadlines = {}
+        self.outbox = collections.deque()
+        self.links = []
+        self._next_link = 0
+        self.generation = None
+        self.closed = False
+        self._sweep_interval = abs(connection.timeout)
+        self._sweeper = None
+        # Links to removed addresses, still read for answers already due.
+        self._retired = []
+        self._start_sweeper()
+
+    # -- connections ------------------------------------------------------
+
+    def sync(self, state):
+        """Connect to the addresses of ``state``, a (generation, list) pair."""
+        generation, addresses = state
+        if generation == self.generation:
+            return
+        self.generation = None  # until every change below went through
+        now = self.loop.time()
+        for link in [link for link in self.links if link.address not in addresses]:
+            self.links.remove(link)
+            link.retired_at = now
+            self._retired.append(link)
+        known = set(link.address for link in self.links)
+        for address in addresses:
+            if address not in known:
+                self.links.append(_Link(self.connection._context, self.loop, address,
+                                        self._handle_events))
+                known.add(address)
+        self.generation = generation
+
+    def _close_retired(self, now):
+        # Answers from a removed worker are awaited for twice the longest
+        # timeout in use; later ones would find their call timed out anyway.
+        longest = max([abs(self.connection.timeout)] + list(self.deadlines))
+        keep = []
+        for link in self._retired:
+            if self.pending and now - link.retired_at < 2 * longest:
+                keep.append(link)
+            else:
+                link.close(self.loop)
+        self._retired = keep
+
+    # -- sending ----------------------------------------------------------
+
+    def submit(self, call):
+        """Send a new call (on the channel's thread)."""
+        self.pending[call.message_id] = call
+        self._schedule(call)
+        self._send(call)
+
+    def dispatch(self, call):
+        """Send a call registered in ``pending`` by another thread."""
+        if call.message_id not in self.pending:
+            return  # completed (closed) before it got here
+        self.sync(self.connection._address_state)
+        self._schedule(call)
+        self._send(call)
+
+    def _schedule(self, call):
+        timeout = call.timeout
+        if timeout <= 0:
+            return
+        call.deadline = self.loop.time() + timeout
+        bucket = self.deadlines.get(timeout)
+        if bucket is None:
+            bucket = self.deadlines[timeout] = collections.OrderedDict()
+            if timeout < self._sweep_interval:
+                # A shorter per-call timeout deserves a sweep that keeps up.
+                self._sweep_interval = timeout
+                self._start_sweeper()
+        bucket[call.message_id] = call
+
+    def _send(self, call):
+        if call.queued:
+            return
+        if self.outbox or not self._send_now(call):
+            call.queued = True
+            self.outbox.append(call)
+
+    def _send_now(self, call):
+        """Send on the next link that takes it; False if none does."""
+        links = self.links
+        count = len(links)
+        for _ in range(count):
+            index = self._next_link % count
+            self._next_link = index + 1
+            link = links[index]
+            try:
+                link.socket.send_multipart([b'', call.message_id, call.payload], zmq.NOBLOCK)
+            except zmq.Again:
+                continue
+            if not link.check_scheduled:
+                # The ZeroMQ descriptor only signals changes, and a send can
+                # consume the signal that answers arrived: look at the socket
+                # again after sending (once per IOLoop iteration).
+                link.check_scheduled = True
+                self.loop.add_callback(self._handle_events, link)
+            return True
+        return False
+
+    def _flush_outbox(self):
+        while self.outbox:
+            call = self.outbox[0]
+            if call.message_id in self.pending and not self._send_now(call):
+                return
+            self.outbox.popleft()
+            call.queued = False
+
+    # -- receiving --------------------------------------------------------
+
+    def _handle_events(self, link):
+        link.check_scheduled = False
+        if self.closed or link.socket.closed:
+            return
+        socket = link.socket
+        for _ in range(_RECV_BATCH):
+            try:
+                frames = socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self._on_reply(frames)
+            if self.closed:  # a callback closed the connection
+                return
+        else:
+            # More answers than one batch: read on after other callbacks.
+            link.check_scheduled = True
+            self.loop.add_callback(self._handle_events, link)
+        if self.outbox and socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+            # This link can take calls again (it connected, or drained).
+            self._flush_outbox()
+
+    def _on_reply(self, frames):
+        if frames and not frames[0]:
+            frames = frames[1:]  # the envelope delimiter
+        if not frames:
+            logger.debug('dropping an empty answer')
+            return
+        message_id = frames[0]
+        call = self.pending.pop(message_id, None)
+        if call is None:
+            logger.debug('dropping answer for unknown or completed call %r', message_id)
+            return
+        if call.deadline is not None:
+            bucket = self.deadlines.get(call.timeout)
+            if bucket is not None:
+                bucket.pop(message_id, None)
+        if len(frames) < 2:
+            result = None  # acknowledgement of an asynchronous method
+        else:
+            try:
+                result = self.connection._codec.loads(frames[1])
+            except Exception as error:
+                logger.debug('undecodable answer for call %r: %r', message_id, error)
+                result = {'error': error}
+        self.complete(call, result)
+
+    # -- timeouts ---------------------------------------------------------
+
+    def _start_sweeper(self):
+        if self._sweeper is not None:
+            self._sweeper.stop()
+        self._sweeper = PeriodicCallback(self._sweep, self._sweep_interval * 1000.0)
+        self._sweeper.start()
+
+    def _sweep(self):
+        now = self.loop.time()
+        for timeout, bucket in list(self.deadlines.items()):
+            while bucket:
+                message_id = next(iter(bucket))
+                call = bucket[message_id]
+                if call.deadline > now:
+                    break
+                del bucket[message_id]
+                if call.auto_retry:
+                    call.deadline = now + timeout
+                    bucket[message_id] = call
+                    logger.debug('retrying call %r', message_id)
+                    self._send(call)
+                elif self.pending.pop(message_id, None) is not None:
+                    self.complete(call, TIMEOUT_RESULT.copy())
+        if self._retired:
+            self._close_retired(now)
+
+    # -- completion -------------------------------------------------------
+
+    def complete(self, call, result):
+        """Hand ``result`` to the call's Future or callback, exactly once."""
+        future = call.future
+        if future is not None:
+            try:
+                if not future.done():
+                    future.set_result(result)
+            except Exception as error:  # cancelled by the caller meanwhile
+                logger.debug('future of call %r not completed: %r', call.message_id, error)
+        elif call.callback is not None:
+            try:
+                call.callback(result)
+            except Exception as error:
+                self.connection.log_error(error)
+
+    def close(self, result=None):
+        """Complete every pending call with ``result`` and release the sockets."""
+        if self.closed:
+            return
+        self.closed = True
+        pending = list(self.pending.values())
+        self.pending.clear()
+        self.deadlines.clear()
+        self.outbox.clear()
+        if self._sweeper is not None:
+            self._sweeper.stop()
+        for link in self.links + self._retired:
+            link.close(self.loop)
+        self.links = []
+        self._retired = []
+        if result is not None:
+            for call in pending:
+                self.complete(call, dict(result))
 
 
 class ZMQWorkerConnection(WorkerConnection):
-    """Make calls to Toto workers over a ZeroMQ ``DEALER`` socket.
+    """Make calls to Toto workers over ZeroMQ ``DEALER`` sockets.
 
     ``address`` is a comma separated string or an iterable of ZeroMQ endpoints
     (``tcp://host:port``); calls are balanced round robin over the connected
@@ -117,6 +401,10 @@ class ZMQWorkerConnection(WorkerConnection):
     match the workers'.  With ``auto_retry`` a call that times out is sent
     again, with the same id, until a worker answers; the method may then run
     more than once, and retries can congest a busy worker service.
+
+    Each thread that runs an IOLoop and makes calls gets a socket of its own
+    on that loop, so its calls never cross threads; calls from threads that
+    run no loop go through the connection's private I/O thread.
     """
 
     def __init__(self, address, timeout=10.0, compression=None, serialization=None,
@@ -126,25 +414,17 @@ class ZMQWorkerConnection(WorkerConnection):
         self._codec = MessageCodec(compression, serialization)
         self.compression = self._codec.compression
         self.serialization = self._codec.serialization
-        #: The addresses the socket is connected to.
-        self.active_connections = set()
-        self._pending = {}
+        self._context = zmq.Context.instance()
+        # (generation, addresses): one tuple so that any thread reads a
+        # consistent pair; channels reconnect when the generation moves.
+        self._address_state = (0, ())
+        self._channels = {}
+        self._io_channel = None
         self._lock = threading.Lock()
         self._closed = False
-        self._context = zmq.Context.instance()
-        self._socket = None
         self._io_loop = None
         self._thread = None
         self._thread_ident = None
-        self._sweeper = None
-        self._sweep_interval = abs(self.timeout)
-        # Pending calls with a finite timeout, by timeout value.  Calls of one
-        # timeout expire in the order they were sent, so a sweep only looks at
-        # the front of each queue: its cost follows what expired, not what is
-        # pending.
-        self._deadlines = {}
-        self._outbox = collections.deque()
-        self._events_check_scheduled = False
         addresses = parse_addresses(address)
         self.start()
         try:
@@ -171,8 +451,16 @@ class ZMQWorkerConnection(WorkerConnection):
         """
         return super(ZMQWorkerConnection, cls).instance()
 
+    @property
+    def active_connections(self):
+        """The set of worker addresses calls are sent to."""
+        return set(self._address_state[1])
+
     def __len__(self):
-        return len(self._pending)
+        channels = list(self._channels.values())
+        if self._io_channel is not None:
+            channels.append(self._io_channel)
+        return sum(len(channel.pending) for channel in channels)
 
     # -- calls ------------------------------------------------------------
 
@@ -210,26 +498,32 @@ class ZMQWorkerConnection(WorkerConnection):
         payload = self._encode(method, parameters)
 
         on_io_thread = threading.current_thread().ident == self._thread_ident
-        loop = None if on_io_thread else _running_ioloop()
+        loop = self._io_loop if on_io_thread else _running_ioloop()
         future = None
         if wait:
             callback = None
-            if loop is not None or on_io_thread:
-                future = Future()
-            else:
-                future = ThreadFuture()
-        call = _Call(_new_message_id(), payload, callback, future, loop, timeout,
-                     bool(auto_retry))
-        with self._lock:
-            closed = self._closed
-            if not closed:
-                self._pending[call.message_id] = call
-                if not on_io_thread:
-                    self._io_loop.add_callback(self._dispatch, call)
-        if closed:
-            self._deliver(call, CLOSED_RESULT.copy())
-        elif on_io_thread:
-            self._dispatch(call)
+            future = Future() if loop is not None else ThreadFuture()
+        call = _Call(_new_message_id(), payload, callback, future, timeout, bool(auto_retry))
+
+        if loop is not None:
+            channel = self._io_channel if on_io_thread else self._channels.get(loop)
+            if channel is None:
+                with self._lock:
+                    if not self._closed:
+                        channel = self._channels.get(loop) or self._new_channel(loop)
+            # A close() racing this call closes the channel from a callback
+            # on this very loop, so it fails the call after it was sent.
+            if channel is not None and not self._closed:
+                channel.sync(self._address_state)
+                channel.submit(call)
+                return future
+        else:
+            with self._lock:
+                if not self._closed:
+                    self._io_channel.pending[call.message_id] = call
+                    self._io_loop.add_callback(self._io_channel.dispatch, call)
+                    return future
+        self._complete_closed(call, loop)
         return future
 
     def _encode(self, method, parameters):
@@ -239,6 +533,23 @@ class ZMQWorkerConnection(WorkerConnection):
             six.raise_from(TypeError('cannot serialize the parameters of %r: %s: %s'
                                      % (method, type(error).__name__, error)), error)
 
+    def _new_channel(self, loop):
+        # Loops closed since their channel was made will never run its
+        # callbacks again: drop those channels now.
+        for old_loop, old_channel in list(self._channels.items()):
+            if _loop_closed(old_loop):
+                del self._channels[old_loop]
+                old_channel.close()
+        channel = self._channels[loop] = _Channel(self, loop)
+        return channel
+
+    def _complete_closed(self, call, loop):
+        result = CLOSED_RESULT.copy()
+        if loop is None or self._io_channel is None:
+            _Channel.complete(self._io_channel, call, result)
+        else:
+            loop.add_callback(_Channel.complete, self._io_channel, call, result)
+
     # -- connection set ---------------------------------------------------
 
     def add_connection(self, address):
@@ -247,7 +558,8 @@ class ZMQWorkerConnection(WorkerConnection):
         New calls are balanced round robin over all connected workers.
         ``active_connections`` includes the address when this returns.
         """
-        self._apply(self._connect, parse_addresses(address))
+        added = parse_addresses(address)
+        self._apply(lambda current: current + [a for a in added if a not in current])
 
     def remove_connection(self, address):
         """Disconnect from the worker(s) at ``address``.
@@ -256,7 +568,8 @@ class ZMQWorkerConnection(WorkerConnection):
         that worker are answered if it still answers, else they time out (or
         retry on the remaining workers).
         """
-        self._apply(self._disconnect, parse_addresses(address))
+        removed = parse_addresses(address)
+        self._apply(lambda current: [a for a in current if a not in removed])
 
     def set_connections(self, addresses):
         """Connect to exactly ``addresses``.
@@ -265,53 +578,34 @@ class ZMQWorkerConnection(WorkerConnection):
         disconnected, and the ones in both are left alone.
         """
         wanted = parse_addresses(addresses)
+        self._apply(lambda current: wanted)
 
-        def replace():
-            self._disconnect([a for a in list(self.active_connections) if a not in wanted])
-            self._connect(wanted)
-        self._apply(replace)
-
-    def _apply(self, function, *args):
-        # Sockets belong to the I/O thread, so changes run there; the caller
-        # waits so that errors surface at the call site and
-        # active_connections is current when this returns.
+    def _apply(self, change):
+        # Changes are made on the I/O thread, one at a time; the caller waits
+        # so that a bad address raises here and active_connections is
+        # current on return.  Other channels follow on their next call.
         if self._closed:
             raise RuntimeError('this ZMQWorkerConnection is closed')
+
+        def apply_change():
+            generation, current = self._address_state
+            state = (generation + 1, tuple(change(list(current))))
+            self._io_channel.sync(state)
+            self._address_state = state
+
         thread = self._thread
         if thread is None or not thread.is_alive() or \
                 threading.current_thread().ident == self._thread_ident:
-            return function(*args)
+            return apply_change()
         done = ThreadFuture()
 
         def run():
             try:
-                done.set_result(function(*args))
+                done.set_result(apply_change())
             except Exception as error:
                 done.set_exception(error)
         self._io_loop.add_callback(run)
         return done.result(_APPLY_TIMEOUT)
-
-    def _connect(self, addresses):
-        for address in addresses:
-            if address in self.active_connections:
-                continue
-            try:
-                self._socket.connect(address)
-            except zmq.ZMQError as error:
-                six.raise_from(ValueError('cannot connect to worker address %r: %s'
-                                          % (address, error)), error)
-            self.active_connections.add(address)
-        self._check_events()
-
-    def _disconnect(self, addresses):
-        for address in addresses:
-            if address not in self.active_connections:
-                continue
-            self.active_connections.discard(address)
-            try:
-                self._socket.disconnect(address)
-            except zmq.ZMQError as error:
-                logger.debug('disconnecting %s: %s', address, error)
 
     # -- the I/O thread ---------------------------------------------------
 
@@ -332,7 +626,7 @@ class ZMQWorkerConnection(WorkerConnection):
             raise failure[0]
 
     def stop(self):
-        """Stop the I/O thread; pending calls wait until :meth:`start`."""
+        """Stop the I/O thread; its pending calls wait until :meth:`start`."""
         if self._io_loop is not None and self._thread is not None:
             self._io_loop.add_callback(self._io_loop.stop)
 
@@ -344,28 +638,47 @@ class ZMQWorkerConnection(WorkerConnection):
 
     def close(self):
         """Fail every pending call with ``{'error': 'closed'}`` and release
-        the socket and the I/O thread.  Later calls get the same answer."""
+        the sockets and the I/O thread.  Later calls get the same answer."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            channels = list(self._channels.items())
+            self._channels.clear()
         with _instances_lock:
             if _instances.get(type(self)) is self:
                 del _instances[type(self)]
+        current_loop = _running_ioloop()
+        for loop, channel in channels:
+            if loop is current_loop:
+                channel.close(CLOSED_RESULT)
+                continue
+            try:
+                if _loop_closed(loop):
+                    raise RuntimeError('IOLoop closed')
+                loop.add_callback(channel.close, CLOSED_RESULT)
+            except Exception:
+                channel.close()
         thread = self._thread
         if thread is not None and thread.is_alive() and \
                 threading.current_thread().ident != self._thread_ident:
-            self._io_loop.add_callback(self._shutdown)
+            self._io_loop.add_callback(self._shutdown_io)
             thread.join()
         else:
-            self._shutdown()
+            self._shutdown_io()
+
+    def _shutdown_io(self):
+        if self._io_channel is not None:
+            self._io_channel.close(CLOSED_RESULT)
+        if self._io_loop is not None:
+            self._io_loop.stop()
 
     def _run(self, ready, failure):
         self._thread_ident = threading.current_thread().ident
         try:
             if self._io_loop is None:
                 self._io_loop = IOLoop(make_current=False)
-                self._io_loop.add_callback(self._open_socket, ready, failure)
+                self._io_loop.add_callback(self._open_io_channel, ready, failure)
             else:
                 ready.set()
             self._io_loop.start()
@@ -378,197 +691,11 @@ class ZMQWorkerConnection(WorkerConnection):
             if self._closed and self._io_loop is not None:
                 self._io_loop.close(all_fds=False)
 
-    def _open_socket(self, ready, failure):
+    def _open_io_channel(self, ready, failure):
         try:
-            socket = self._context.socket(zmq.DEALER)
-            socket.setsockopt(zmq.LINGER, 0)
-            # Queue calls only to workers whose connection is up, so a worker
-            # address that is down does not swallow its share of calls.
-            socket.setsockopt(zmq.IMMEDIATE, 1)
-            self._socket = socket
-            self._io_loop.add_handler(socket.getsockopt(zmq.FD), self._on_socket_event,
-                                      IOLoop.READ)
-            self._start_sweeper()
+            self._io_channel = _Channel(self, self._io_loop)
         except Exception as error:
             failure.append(error)
             self._io_loop.stop()
         finally:
             ready.set()
-
-    def _start_sweeper(self):
-        if self._sweeper is not None:
-            self._sweeper.stop()
-        self._sweeper = PeriodicCallback(self._sweep, self._sweep_interval * 1000.0)
-        self._sweeper.start()
-
-    def _dispatch(self, call):
-        if call.message_id not in self._pending:
-            return  # completed (closed) before it reached the I/O thread
-        if call.timeout > 0:
-            call.deadline = self._io_loop.time() + call.timeout
-            bucket = self._deadlines.get(call.timeout)
-            if bucket is None:
-                bucket = self._deadlines[call.timeout] = collections.OrderedDict()
-            bucket[call.message_id] = call
-            if call.timeout < self._sweep_interval:
-                # A shorter per-call timeout deserves a sweep that keeps up.
-                self._sweep_interval = call.timeout
-                self._start_sweeper()
-        self._send(call)
-
-    def _send(self, call):
-        if call.queued:
-            return
-        if self._outbox:
-            call.queued = True
-            self._outbox.append(call)
-            return
-        try:
-            self._socket.send_multipart([b'', call.message_id, call.payload], zmq.NOBLOCK)
-        except zmq.Again:
-            call.queued = True
-            self._outbox.append(call)
-        self._check_events()
-
-    def _check_events(self):
-        # The ZeroMQ descriptor only signals changes: a send can consume the
-        # signal that answers arrived, so look at the socket's state after
-        # every send (once per IOLoop iteration).
-        if not self._events_check_scheduled:
-            self._events_check_scheduled = True
-            self._io_loop.add_callback(self._handle_events)
-
-    def _on_socket_event(self, fd, events):
-        self._handle_events()
-
-    def _handle_events(self):
-        self._events_check_scheduled = False
-        socket = self._socket
-        if socket is None or socket.closed:
-            return
-        for _ in range(_RECV_BATCH):
-            events = socket.getsockopt(zmq.EVENTS)
-            progressed = False
-            if events & zmq.POLLIN:
-                try:
-                    frames = socket.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    pass
-                else:
-                    progressed = True
-                    self._on_reply(frames)
-            if events & zmq.POLLOUT and self._outbox:
-                progressed = self._flush_outbox() or progressed
-            if not progressed:
-                return
-        # More work than one batch: continue after other callbacks had a turn.
-        self._check_events()
-
-    def _flush_outbox(self):
-        sent = False
-        while self._outbox:
-            call = self._outbox[0]
-            if call.message_id not in self._pending:
-                self._outbox.popleft()
-                call.queued = False
-                continue
-            try:
-                self._socket.send_multipart([b'', call.message_id, call.payload],
-                                            zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            self._outbox.popleft()
-            call.queued = False
-            sent = True
-        return sent
-
-    def _on_reply(self, frames):
-        if frames and not frames[0]:
-            frames = frames[1:]  # the envelope delimiter
-        if not frames:
-            logger.debug('dropping an empty answer')
-            return
-        message_id = frames[0]
-        call = self._pending.pop(message_id, None)
-        if call is None:
-            logger.debug('dropping answer for unknown or completed call %r', message_id)
-            return
-        self._forget_deadline(call)
-        if len(frames) < 2:
-            result = None  # acknowledgement of an asynchronous method
-        else:
-            try:
-                result = self._codec.loads(frames[1])
-            except Exception as error:
-                logger.debug('undecodable answer for call %r: %r', message_id, error)
-                result = {'error': error}
-        self._deliver(call, result)
-
-    def _forget_deadline(self, call):
-        if call.deadline is not None:
-            bucket = self._deadlines.get(call.timeout)
-            if bucket is not None:
-                bucket.pop(call.message_id, None)
-
-    def _sweep(self):
-        now = self._io_loop.time()
-        for timeout, bucket in list(self._deadlines.items()):
-            while bucket:
-                message_id = next(iter(bucket))
-                call = bucket[message_id]
-                if call.deadline > now:
-                    break
-                del bucket[message_id]
-                if call.auto_retry:
-                    call.deadline = now + timeout
-                    bucket[message_id] = call
-                    logger.debug('retrying call %r', message_id)
-                    self._send(call)
-                elif self._pending.pop(message_id, None) is not None:
-                    self._deliver(call, TIMEOUT_RESULT.copy())
-
-    def _shutdown(self):
-        pending = list(self._pending.values())
-        self._pending.clear()
-        self._deadlines.clear()
-        self._outbox.clear()
-        for call in pending:
-            self._deliver(call, CLOSED_RESULT.copy())
-        if self._sweeper is not None:
-            self._sweeper.stop()
-        if self._socket is not None:
-            if self._io_loop is not None:
-                try:
-                    self._io_loop.remove_handler(self._socket.getsockopt(zmq.FD))
-                except Exception as error:  # pragma: no cover - defensive
-                    logger.debug('removing socket handler: %r', error)
-            self._socket.close(0)
-        self.active_connections.clear()
-        if self._io_loop is not None:
-            self._io_loop.stop()
-
-    # -- completion -------------------------------------------------------
-
-    def _deliver(self, call, result):
-        if call.loop is None:
-            self._complete(call, result)
-            return
-        try:
-            call.loop.add_callback(self._complete, call, result)
-        except Exception as error:
-            # The caller's loop is closed: nobody is left to receive this.
-            logger.warning('dropping result of call %r: caller IOLoop unavailable (%r)',
-                           call.message_id, error)
-
-    def _complete(self, call, result):
-        if call.future is not None:
-            try:
-                if not call.future.done():
-                    call.future.set_result(result)
-            except Exception as error:  # cancelled by the caller meanwhile
-                logger.debug('future of call %r not completed: %r', call.message_id, error)
-        elif call.callback is not None:
-            try:
-                call.callback(result)
-            except Exception as error:
-                self.log_error(error)
