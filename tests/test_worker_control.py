@@ -4,11 +4,13 @@ The command is the same program run again with ``--command=...`` and the service
 ``--control_socket_address`` (SPEC 6).
 """
 
+import os
 import re
+import signal
 
 import pytest
 from support import wait_until
-from workerproc import ServiceGroup, call, pids_answering
+from workerproc import ServiceGroup, call, group_running, pids_answering, running
 
 
 @pytest.fixture
@@ -28,6 +30,8 @@ def test_shutdown_command_makes_the_service_exit(services):
     assert result.returncode == 0, result.output
     assert service.wait_exit() == 0, service.describe()
     assert service.output().count('shutdown command received') == 2
+    wait_until(lambda: not group_running(service.pid), 10,
+               message='a process of the service (its router?) outlived it')
 
 
 @pytest.mark.timeout(40)
@@ -74,3 +78,31 @@ def test_control_command_reports_how_many_worker_processes_it_reached(services):
 
     assert result.returncode == 0, result.output
     assert "sent 'status' to 3 worker processes" in result.output
+
+
+@pytest.mark.timeout(40)
+def test_terminating_the_service_process_ends_its_worker_processes(services):
+    service = services.start(processes=2)
+    pids = pids_answering(services.connect(service.address), 2, logs=services.logs)
+
+    service.process.send_signal(signal.SIGTERM)
+
+    assert service.wait_exit() == 0, service.describe()
+    wait_until(lambda: not [pid for pid in pids if running(pid)], 10,
+               message='worker processes outlived the service: %r' % sorted(pids))
+    wait_until(lambda: not group_running(service.pid), 10,
+               message='a process of the service (its router?) outlived it')
+
+
+@pytest.mark.timeout(40)
+def test_interrupting_the_service_like_ctrl_c_ends_all_its_processes(services):
+    service = services.start(processes=2)
+    pids = pids_answering(services.connect(service.address), 2, logs=services.logs)
+
+    os.killpg(service.pid, signal.SIGINT)   # what a terminal sends to the foreground group
+
+    service.wait_exit()
+    wait_until(lambda: not [pid for pid in pids if running(pid)], 10,
+               message='worker processes outlived the service: %r' % sorted(pids))
+    wait_until(lambda: not group_running(service.pid), 10,
+               message='a process of the service (its router?) outlived it')

@@ -96,6 +96,15 @@ def running(pid):
         return error.errno != errno.ENOENT
 
 
+def group_running(pgid):
+    """True while any process of process group ``pgid`` is left (zombies included)."""
+    try:
+        os.killpg(pgid, 0)
+    except OSError as error:
+        return error.errno == errno.EPERM
+    return True
+
+
 def read_text(path):
     try:
         with io.open(path, encoding='utf-8', errors='replace') as stream:
