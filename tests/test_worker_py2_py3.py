@@ -18,9 +18,10 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 
 import pytest
-from workerproc import REPO_ROOT, ServiceGroup, call, child_env
+from workerproc import REPO_ROOT, ServiceGroup, call, child_env, wait_for_answer
 
 TEXT = u'h\xe9llo \u2603'
 NOT_UTF8 = b'\xff\x00'
@@ -34,9 +35,9 @@ pytestmark = pytest.mark.skipif(sys.version_info[0] < 3,
 def python2():
     """The Python 2.7 interpreter from TOTO_PYTHON2, checked to have toto's dependencies."""
     path = os.environ.get('TOTO_PYTHON2')
-    if not path:
-        message = ('TOTO_PYTHON2 is not set: it must name a Python 2.7 with tornado 5.1, '
-                   'pyzmq 19, six and futures')
+    if not path or not os.path.isfile(path):
+        message = ('TOTO_PYTHON2 is %s: it must name a Python 2.7 with tornado 5.1, '
+                   'pyzmq 19, six and futures' % ('%r, not a file' % path if path else 'not set'))
         if os.environ.get('CI'):
             pytest.fail(message + ' (CI is set, so these tests may not be skipped)')
         pytest.skip(message)
@@ -114,3 +115,16 @@ def test_python2_client_and_python3_worker_exchange_text_and_bytes(python2, serv
         'bytes': ['str', hexed(NOT_UTF8)],
         'utf8': ['str', hexed(UTF8)],
     }
+
+
+@pytest.mark.timeout(60)
+def test_json_and_zlib_work_between_a_python3_client_and_a_python2_worker(python2, services):
+    service = services.start(python=python2, wait=False,
+                             args=['--serialization_module=json', '--compression_module=zlib'])
+    connection = services.connect(service.address, serialization=json, compression=zlib)
+    wait_for_answer(connection, logs=services.logs, alive=service.is_running)
+
+    assert call(connection, 'echo', {'text': TEXT, 'list': [1, 2.5, None]}) == \
+        {'text': TEXT, 'list': [1, 2.5, None]}
+    assert call(connection, 'toto_error', {'code': 4242, 'value': TEXT}) == \
+        {'error': {'code': 4242, 'value': TEXT}}
