@@ -40,6 +40,7 @@ from tornado.netutil import bind_sockets
 from tornado.options import options
 
 from toto._codec import MessageCodec
+from toto._security import warn_once_if_exposed
 from toto.options import safe_define
 from toto.service import TotoService
 from toto.worker import error_info, find_method
@@ -58,6 +59,10 @@ safe_define('http_worker_port', default=8888, type=int, group=_OPTION_GROUP,
             help='Port the HTTP worker listens on (0 picks a free one)')
 safe_define('http_worker_path', default='/', type=str, group=_OPTION_GROUP,
             help='URL path the HTTP worker answers calls on')
+safe_define('http_worker_certfile', type=str, group=_OPTION_GROUP,
+            help='PEM certificate: serve https:// instead of http://')
+safe_define('http_worker_keyfile', type=str, group=_OPTION_GROUP,
+            help='PEM private key of --http_worker_certfile')
 
 #: The serializers picked by request ``Content-Type`` when the service has no
 #: ``serialization_module`` of its own.
@@ -175,6 +180,17 @@ def make_application(method_module, path='/', compression=None, serialization=No
     return web.Application([(route, TotoHTTPWorkerHandler, settings)])
 
 
+def server_settings():
+    """HTTPServer keyword arguments from the TLS and size options."""
+    settings = {}
+    if options.max_message_size and options.max_message_size > 0:
+        settings['max_body_size'] = options.max_message_size
+    if options.http_worker_certfile:
+        settings['ssl_options'] = {'certfile': options.http_worker_certfile,
+                                   'keyfile': options.http_worker_keyfile or None}
+    return settings
+
+
 class TotoHTTPWorkerService(TotoService):
     """Run ``--processes`` HTTP worker processes sharing one listening port.
 
@@ -186,11 +202,14 @@ class TotoHTTPWorkerService(TotoService):
 
     def prepare(self):
         importlib.import_module(options.method_module)
+        warn_once_if_exposed('the HTTP worker', options.http_worker_host or '*',
+                             options.serialization_module, False)
         # Bound once in the parent: the processes share the socket and the
         # kernel spreads connections over them.
         self.sockets = bind_sockets(options.http_worker_port, options.http_worker_host or None)
         self.port = self.sockets[0].getsockname()[1]
-        logger.info('HTTP worker listening on http://%s:%d%s',
+        logger.info('HTTP worker listening on %s://%s:%d%s',
+                    'https' if options.http_worker_certfile else 'http',
                     options.http_worker_host or '*', self.port, options.http_worker_path)
 
     def main_loop(self):
@@ -205,7 +224,7 @@ class TotoHTTPWorkerService(TotoService):
                                        compression=options.compression_module or None,
                                        serialization=options.serialization_module or None,
                                        debug=options.debug)
-        server = HTTPServer(application)
+        server = HTTPServer(application, **server_settings())
         server.add_sockets(self.sockets)
 
 

@@ -111,16 +111,40 @@ class HTTPWorkerConnection(WorkerConnection):
         self._endpoints = []
         self._next_endpoint = 0
         self._pending_count = 0
+        self._tls = {}
         self.set_connections(address)
+
+    def configure_tls(self, ca_file=None, validate_cert=True, client_cert=None,
+                      client_key=None):
+        """Set how ``https://`` workers are verified and what this client shows.
+
+        ``ca_file`` is a PEM bundle of the certificate authorities to trust
+        (default: the system's); ``validate_cert=False`` turns verification
+        off (only for tests); ``client_cert`` and ``client_key`` are PEM files
+        for workers that require client certificates.
+        """
+        tls = {'validate_cert': bool(validate_cert)}
+        if ca_file:
+            tls['ca_certs'] = ca_file
+        if client_cert:
+            tls['client_cert'] = client_cert
+        if client_key:
+            tls['client_key'] = client_key
+        self._tls = tls
 
     @classmethod
     def _from_options(cls):
-        return cls(options.worker_address,
-                   timeout=options.worker_timeout,
-                   compression=options.worker_compression_module or None,
-                   serialization=options.worker_serialization_module or None,
-                   serialization_mime=options.worker_serialization_mime,
-                   auto_retry_count=options.worker_retry_count)
+        connection = cls(options.worker_address,
+                         timeout=options.worker_timeout,
+                         compression=options.worker_compression_module or None,
+                         serialization=options.worker_serialization_module or None,
+                         serialization_mime=options.worker_serialization_mime,
+                         auto_retry_count=options.worker_retry_count)
+        connection.configure_tls(ca_file=options.worker_ca_file,
+                                 validate_cert=options.worker_validate_cert,
+                                 client_cert=options.worker_client_cert,
+                                 client_key=options.worker_client_key)
+        return connection
 
     @classmethod
     def instance(cls):
@@ -230,7 +254,8 @@ class HTTPWorkerConnection(WorkerConnection):
             limit = timeout if timeout > 0 else _NO_LIMIT
             request = HTTPRequest(url, method='POST', body=body,
                                   headers={'Content-Type': self.serialization_mime},
-                                  request_timeout=limit, connect_timeout=limit)
+                                  request_timeout=limit, connect_timeout=limit,
+                                  **self._tls)
             try:
                 response = yield AsyncHTTPClient().fetch(request, raise_error=False)
             except Exception as error:

@@ -33,6 +33,7 @@ from __future__ import absolute_import, division, print_function
 import importlib
 import inspect
 import logging
+import multiprocessing
 import os
 import time
 import types
@@ -43,6 +44,7 @@ from tornado.ioloop import IOLoop
 from tornado.options import options
 
 from toto._codec import MessageCodec
+from toto._security import load_curve_key, warn_once_if_exposed, zmq_bind_host
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.options import safe_define
 from toto.service import TotoService, pid_path, process_count
@@ -69,6 +71,15 @@ safe_define('command', type=str, metavar='status|shutdown', group=_OPTION_GROUP,
 safe_define('startup_function', type=str, group=_OPTION_GROUP,
             help='module.function called in each worker process before it takes '
                  'calls, with the keyword arguments worker and db_connection')
+safe_define('max_message_size', default=64 * 1024 * 1024, type=int, group=_OPTION_GROUP,
+            help='Largest call in bytes a worker accepts; a client sending more is '
+                 'disconnected (zmq) or refused (http). -1: no limit')
+safe_define('curve_secret_key', type=str, group=_OPTION_GROUP,
+            help='zmq: the service\'s CURVE secret key (Z85 text or .key_secret file); '
+                 'clients then need its public key, and traffic is encrypted')
+safe_define('curve_authorized_keys', type=str, group=_OPTION_GROUP,
+            help='zmq: directory of client public certificates allowed in '
+                 '(default with a secret key: any client that knows the server key)')
 safe_define('compression_module', type=str, group=_OPTION_GROUP,
             help='Module with compress()/decompress() for messages, e.g. zlib; '
                  'must match the clients')
@@ -162,13 +173,14 @@ class TotoWorker(object):
     """
 
     def __init__(self, method_module, socket_address, control_socket_address=None,
-                 compression=None, serialization=None, debug=False):
+                 compression=None, serialization=None, debug=False, max_message_size=None):
         if isinstance(method_module, six.string_types):
             method_module = importlib.import_module(method_module)
         self.method_module = method_module
         self.socket_address = socket_address
         self.control_socket_address = control_socket_address
         self.debug = debug
+        self.max_message_size = max_message_size
         self.db_connection = None
         self.calls_answered = 0
         self._codec = MessageCodec(compression, serialization)
@@ -191,6 +203,8 @@ class TotoWorker(object):
         self._io_loop = IOLoop(make_current=False)
         self._socket = self._context.socket(zmq.REP)
         self._socket.setsockopt(zmq.LINGER, 0)
+        if self.max_message_size and self.max_message_size > 0:
+            self._socket.setsockopt(zmq.MAXMSGSIZE, self.max_message_size)
         self._socket.connect(self.socket_address)
         self._io_loop.add_handler(self._socket.getsockopt(zmq.FD), self._on_call_event,
                                   IOLoop.READ)
@@ -316,19 +330,60 @@ def send_control_command(command, address):
     return subscribers
 
 
-class _Router(object):
-    """The queue device between clients (ROUTER) and workers (DEALER)."""
+def run_router(bind_address, socket_address, max_message_size=None, curve_secret_key=None,
+               curve_authorized_keys=None):
+    """Run the queue device: clients' ROUTER in front, workers' DEALER behind.
 
-    def __init__(self, bind_address, socket_address):
-        from zmq.devices import ProcessDevice
-        self.device = ProcessDevice(zmq.QUEUE, zmq.ROUTER, zmq.DEALER)
-        self.device.bind_in(bind_address)
-        self.device.bind_out(socket_address)
-        self.device.daemon = True
+    Blocks until the process is stopped.  With ``curve_secret_key`` the
+    client side is a CURVE server: clients must know its public key, and when
+    ``curve_authorized_keys`` names a directory of public certificates only
+    those clients are let in.  ``max_message_size`` bytes is the largest call
+    accepted; a client sending more is disconnected.
+    """
+    context = zmq.Context()
+    frontend = context.socket(zmq.ROUTER)
+    backend = context.socket(zmq.DEALER)
+    authenticator = None
+    try:
+        if max_message_size and max_message_size > 0:
+            frontend.setsockopt(zmq.MAXMSGSIZE, max_message_size)
+        if curve_secret_key:
+            authenticator = _start_authenticator(context, curve_authorized_keys)
+            secret = load_curve_key(curve_secret_key, secret=True)
+            frontend.setsockopt(zmq.CURVE_SERVER, 1)
+            frontend.setsockopt(zmq.CURVE_SECRETKEY, secret)
+            frontend.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(secret))
+        frontend.bind(bind_address)
+        backend.bind(socket_address)
+        zmq.proxy(frontend, backend)
+    finally:
+        if authenticator is not None:
+            authenticator.stop()
+        frontend.close(0)
+        backend.close(0)
+        context.term()
 
-    def start(self):
-        self.device.start()
-        return self.device.launcher
+
+def _start_authenticator(context, authorized_keys):
+    from zmq.auth.thread import ThreadAuthenticator
+    authenticator = ThreadAuthenticator(context)
+    authenticator.start()
+    if authorized_keys:
+        if not os.path.isdir(authorized_keys):
+            raise ValueError('curve_authorized_keys must be a directory of public '
+                             'certificates, not %r' % (authorized_keys,))
+        authenticator.configure_curve(domain='*', location=authorized_keys)
+    else:
+        import zmq.auth
+        authenticator.configure_curve(domain='*', location=zmq.auth.CURVE_ALLOW_ANY)
+    return authenticator
+
+
+def _router_process(*args):
+    import signal
+    # Stopping the router is the parent's business: SIGTERM ends it at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    run_router(*args)
 
 
 class TotoWorkerService(TotoService):
@@ -348,9 +403,16 @@ class TotoWorkerService(TotoService):
             # at start-up, instead of in every worker process.
             importlib.import_module(options.method_module)
         if options.worker_bind_address:
-            launcher = _Router(options.worker_bind_address,
-                               options.worker_socket_address).start()
-            self._helper_processes.append(launcher)
+            warn_once_if_exposed('the worker service', zmq_bind_host(options.worker_bind_address),
+                                 options.serialization_module, options.curve_secret_key)
+            router = multiprocessing.Process(
+                target=_router_process, name='toto-router',
+                args=(options.worker_bind_address, options.worker_socket_address,
+                      options.max_message_size, options.curve_secret_key,
+                      options.curve_authorized_keys))
+            router.daemon = True
+            router.start()
+            self._helper_processes.append(router)
         if count == 0:
             logger.info('routing calls from %s to %s', options.worker_bind_address,
                         options.worker_socket_address)
@@ -366,7 +428,7 @@ class TotoWorkerService(TotoService):
                             control_socket_address=options.control_socket_address,
                             compression=options.compression_module or None,
                             serialization=options.serialization_module or None,
-                            debug=options.debug)
+                            debug=options.debug, max_message_size=options.max_message_size)
         worker.service_id = getattr(self, 'service_id', 0)
         if options.startup_function:
             call_startup_function(options.startup_function, worker)

@@ -52,6 +52,21 @@ safe_define('worker_compression_module', type=str, group=_OPTION_GROUP,
 safe_define('worker_serialization_module', type=str, group=_OPTION_GROUP,
             help='Module with dumps()/loads() for worker messages, e.g. json '
                  '(default: pickle protocol 2)')
+safe_define('worker_curve_server_key', type=str, group=_OPTION_GROUP,
+            help='zmq: the worker service\'s CURVE public key (Z85 text or certificate '
+                 'file); turns on encryption and authentication')
+safe_define('worker_curve_public_key', type=str, group=_OPTION_GROUP,
+            help='zmq: this client\'s CURVE public key (default: a fresh key pair)')
+safe_define('worker_curve_secret_key', type=str, group=_OPTION_GROUP,
+            help='zmq: this client\'s CURVE secret key (Z85 text or .key_secret file)')
+safe_define('worker_ca_file', type=str, group=_OPTION_GROUP,
+            help='http: CA certificates (PEM) to verify https:// workers with')
+safe_define('worker_validate_cert', default=True, type=bool, group=_OPTION_GROUP,
+            help='http: verify the certificates of https:// workers')
+safe_define('worker_client_cert', type=str, group=_OPTION_GROUP,
+            help='http: client certificate (PEM) presented to https:// workers')
+safe_define('worker_client_key', type=str, group=_OPTION_GROUP,
+            help='http: private key (PEM) of --worker_client_cert')
 safe_define('worker_serialization_mime', default='application/pickle', type=str,
             group=_OPTION_GROUP,
             help='http: Content-Type sent with worker requests')

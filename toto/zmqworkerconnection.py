@@ -40,6 +40,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.options import options
 
 from toto._codec import MessageCodec
+from toto._security import load_curve_key
 from toto.workerconnection import (WorkerConnection, _instances, _instances_lock,
                                    check_method, check_timeout, parse_addresses,
                                    pop_await)
@@ -116,9 +117,14 @@ class _Link(object):
 
     __slots__ = ('address', 'socket', 'fd', 'retired_at', 'check_scheduled')
 
-    def __init__(self, context, loop, address, handler):
+    def __init__(self, context, loop, address, handler, curve=None):
         socket = context.socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            server_key, public_key, secret_key = curve
+            socket.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+            socket.setsockopt(zmq.CURVE_PUBLICKEY, public_key)
+            socket.setsockopt(zmq.CURVE_SECRETKEY, secret_key)
         # Take calls only while the connection is up, so a worker that is
         # down or restarting refuses them at once and they go elsewhere.
         socket.setsockopt(zmq.IMMEDIATE, 1)
@@ -170,6 +176,7 @@ class _Channel(object):
         self.links = []
         self._next_link = 0
         self.generation = None
+        self.curve = None
         self.closed = False
         self._sweep_interval = abs(connection.timeout)
         self._sweeper = None
@@ -180,13 +187,19 @@ class _Channel(object):
     # -- connections ------------------------------------------------------
 
     def sync(self, state):
-        """Connect to the addresses of ``state``, a (generation, list) pair."""
-        generation, addresses = state
+        """Connect as ``state`` says: a (generation, addresses, curve) tuple."""
+        generation, addresses, curve = state
         if generation == self.generation:
             return
         self.generation = None  # until every change below went through
         now = self.loop.time()
-        for link in [link for link in self.links if link.address not in addresses]:
+        if curve != self.curve:
+            # New keys: every link is made again with them.
+            addresses_kept = ()
+            self.curve = curve
+        else:
+            addresses_kept = addresses
+        for link in [link for link in self.links if link.address not in addresses_kept]:
             self.links.remove(link)
             link.retired_at = now
             self._retired.append(link)
@@ -194,7 +207,7 @@ class _Channel(object):
         for address in addresses:
             if address not in known:
                 self.links.append(_Link(self.connection._context, self.loop, address,
-                                        self._handle_events))
+                                        self._handle_events, self.curve))
                 known.add(address)
         self.generation = generation
 
@@ -417,7 +430,7 @@ class ZMQWorkerConnection(WorkerConnection):
         self._context = zmq.Context.instance()
         # (generation, addresses): one tuple so that any thread reads a
         # consistent pair; channels reconnect when the generation moves.
-        self._address_state = (0, ())
+        self._address_state = (0, (), None)
         self._channels = {}
         self._io_channel = None
         self._lock = threading.Lock()
@@ -435,11 +448,20 @@ class ZMQWorkerConnection(WorkerConnection):
 
     @classmethod
     def _from_options(cls):
-        return cls(options.worker_address,
-                   timeout=options.worker_timeout,
-                   compression=options.worker_compression_module or None,
-                   serialization=options.worker_serialization_module or None,
-                   auto_retry=options.worker_auto_retry)
+        connection = cls('', timeout=options.worker_timeout,
+                         compression=options.worker_compression_module or None,
+                         serialization=options.worker_serialization_module or None,
+                         auto_retry=options.worker_auto_retry)
+        try:
+            if options.worker_curve_server_key:
+                connection.enable_curve(options.worker_curve_server_key,
+                                        options.worker_curve_public_key or None,
+                                        options.worker_curve_secret_key or None)
+            connection.set_connections(options.worker_address)
+        except Exception:
+            connection.close()
+            raise
+        return connection
 
     @classmethod
     def instance(cls):
@@ -559,7 +581,8 @@ class ZMQWorkerConnection(WorkerConnection):
         ``active_connections`` includes the address when this returns.
         """
         added = parse_addresses(address)
-        self._apply(lambda current: current + [a for a in added if a not in current])
+        self._apply(lambda current, curve: (current + [a for a in added if a not in current],
+                                            curve))
 
     def remove_connection(self, address):
         """Disconnect from the worker(s) at ``address``.
@@ -569,7 +592,7 @@ class ZMQWorkerConnection(WorkerConnection):
         retry on the remaining workers).
         """
         removed = parse_addresses(address)
-        self._apply(lambda current: [a for a in current if a not in removed])
+        self._apply(lambda current, curve: ([a for a in current if a not in removed], curve))
 
     def set_connections(self, addresses):
         """Connect to exactly ``addresses``.
@@ -578,7 +601,29 @@ class ZMQWorkerConnection(WorkerConnection):
         disconnected, and the ones in both are left alone.
         """
         wanted = parse_addresses(addresses)
-        self._apply(lambda current: wanted)
+        self._apply(lambda current, curve: (wanted, curve))
+
+    def enable_curve(self, server_key, public_key=None, secret_key=None):
+        """Encrypt and authenticate calls with ZeroMQ CURVE.
+
+        ``server_key`` is the worker service's public key; ``public_key`` and
+        ``secret_key`` are this client's key pair (a fresh pair is made when
+        they are not given, which works with services that accept any
+        client).  Keys are 40-character Z85 text or certificate files made by
+        :func:`zmq.auth.create_certificates`.  Existing links are made again
+        with the keys.
+        """
+        if not zmq.has('curve'):
+            raise RuntimeError('this libzmq was built without CURVE support')
+        server = load_curve_key(server_key)
+        if public_key is None and secret_key is None:
+            public, secret = zmq.curve_keypair()
+        elif public_key is None or secret_key is None:
+            raise ValueError('give both public_key and secret_key, or neither')
+        else:
+            public, secret = load_curve_key(public_key), load_curve_key(secret_key, True)
+        curve = (server, public, secret)
+        self._apply(lambda current, old_curve: (current, curve))
 
     def _apply(self, change):
         # Changes are made on the I/O thread, one at a time; the caller waits
@@ -588,8 +633,9 @@ class ZMQWorkerConnection(WorkerConnection):
             raise RuntimeError('this ZMQWorkerConnection is closed')
 
         def apply_change():
-            generation, current = self._address_state
-            state = (generation + 1, tuple(change(list(current))))
+            generation, current, curve = self._address_state
+            addresses, curve = change(list(current), curve)
+            state = (generation + 1, tuple(addresses), curve)
             self._io_channel.sync(state)
             self._address_state = state
 

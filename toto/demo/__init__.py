@@ -132,6 +132,35 @@ def _with_callback(start_call):
     return done
 
 
+def _call_styles(conn, native):
+    """(style, method, start the call, expected answer) for each call style."""
+    calls = [
+        ('callback', 'greet',
+         lambda: _with_callback(lambda cb: conn.invoke('greet', {'name': u'callback'},
+                                                       callback=cb)),
+         {'greeting': u'Hello, callback!'}),
+        ('attribute', 'arith.add',
+         lambda: _with_callback(lambda cb: conn.arith.add({'numbers': [1, 2, 3]},
+                                                          callback=cb)),
+         {'sum': 6}),
+        ("**{'await': True}", 'greet',
+         lambda: conn.invoke('greet', {'name': u'yield'}, **{'await': True}),
+         {'greeting': u'Hello, yield!'}),
+        ('await_=True', 'arith.add',
+         lambda: conn.arith.add({'numbers': [40, 2]}, await_=True), {'sum': 42}),
+        ('error answer', 'reject',
+         lambda: conn.invoke('reject', {}, await_=True),
+         {'error': {'code': 4242, 'value': 'rejected on purpose'}}),
+        ('asynchronous ack', 'remember',
+         lambda: conn.invoke('remember', {'note': 'hi'}, await_=True), None),
+    ]
+    if native is not None:
+        calls.append(('native await', 'greet',
+                      lambda: native(conn, 'greet', {'name': u'await'}),
+                      {'greeting': u'Hello, await!'}))
+    return calls
+
+
 @gen.coroutine
 def tour(workers, out=None):
     """Call the embedded workers in every style; return the report rows."""
@@ -142,30 +171,7 @@ def tour(workers, out=None):
     report = []
     try:
         for transport, conn in (('zmq', zmq_conn), ('http', http_conn)):
-            calls = [
-                ('callback', 'greet',
-                 lambda: _with_callback(lambda cb: conn.invoke('greet', {'name': u'callback'},
-                                                               callback=cb)),
-                 {'greeting': u'Hello, callback!'}),
-                ('attribute', 'arith.add',
-                 lambda: _with_callback(lambda cb: conn.arith.add({'numbers': [1, 2, 3]},
-                                                                  callback=cb)),
-                 {'sum': 6}),
-                ("**{'await': True}", 'greet',
-                 lambda: conn.invoke('greet', {'name': u'yield'}, **{'await': True}),
-                 {'greeting': u'Hello, yield!'}),
-                ('await_=True', 'arith.add',
-                 lambda: conn.arith.add({'numbers': [40, 2]}, await_=True), {'sum': 42}),
-                ('error answer', 'reject',
-                 lambda: conn.invoke('reject', {}, await_=True),
-                 {'error': {'code': 4242, 'value': 'rejected on purpose'}}),
-                ('asynchronous ack', 'remember',
-                 lambda: conn.invoke('remember', {'note': 'hi'}, await_=True), None),
-            ]
-            if native is not None:
-                calls.append(('native await', 'greet',
-                              lambda: native(conn, 'greet', {'name': u'await'}),
-                              {'greeting': u'Hello, await!'}))
+            calls = _call_styles(conn, native)
             for style, method, make_call, expected in calls:
                 yield _timed((transport, style, method), make_call, expected, report)
     finally:
