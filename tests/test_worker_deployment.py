@@ -9,7 +9,7 @@ import glob
 import re
 
 import pytest
-from workerproc import ServiceGroup, call, pids_answering
+from workerproc import ServiceGroup, call, group_running, pids_answering
 
 
 @pytest.fixture
@@ -81,3 +81,12 @@ def test_nodaemon_on_the_command_line_overrides_daemon_in_the_conf_file(services
     assert service.is_running(), 'the service runs in the foreground'
     assert call(services.connect(service.address), 'echo', {'a': 1}) == {'a': 1}
     assert glob.glob(services.path('svc*.pid')) == []
+
+
+@pytest.mark.timeout(30)
+def test_method_module_that_cannot_be_imported_fails_the_start(services):
+    service = services.start(method_module='no_such_methods_package', wait=False)
+
+    assert service.wait_exit() != 0
+    assert 'no_such_methods_package' in service.output()
+    assert not group_running(service.pid), 'nothing of the service is left running'
