@@ -1,0 +1,199 @@
+"""The clients being compared, and the loops that drive them.
+
+A *call* here is a zero-argument function returning something to ``await``
+(a Future or a coroutine) whose result is the echoed parameters.  The raw
+baselines are written the way a pyzmq or Tornado user would write them with
+no RPC layer: same messages, same bytes on the wire, same worker.
+"""
+
+import asyncio
+import pickle
+import threading
+import time
+import uuid
+
+import zmq
+import zmq.asyncio
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+#: Parameters of every echo call: a small, typical RPC argument.
+PARAMETERS = {'user_id': 12345, 'name': 'benchmark', 'tags': ['a', 'b', 'c'],
+              'score': 3.25, 'active': True}
+METHOD = 'echo'
+
+
+class CallFailed(Exception):
+    """A call answered something other than the echoed parameters."""
+
+
+def check(result):
+    if result != PARAMETERS:
+        raise CallFailed('unexpected answer: %r' % (result,))
+
+
+# -- raw baselines -----------------------------------------------------------------------
+
+class RawZMQClient(object):
+    """A raw pyzmq asyncio ``DEALER``: what one writes without toto.
+
+    Requests are ``[b'', uuid4 text, pickle.dumps({'method', 'parameters'}, 2)]``;
+    one reader task resolves the Futures, kept in a dict by message id.
+    Build it inside a coroutine on the running loop.
+    """
+
+    def __init__(self, address):
+        self.context = zmq.asyncio.Context()
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(address)
+        self.futures = {}
+        self.loop = asyncio.get_running_loop()
+        self.reader = asyncio.ensure_future(self._read())
+
+    async def _read(self):
+        recv = self.socket.recv_multipart
+        futures = self.futures
+        while True:
+            frames = await recv()
+            future = futures.pop(frames[1], None)
+            if future is not None and not future.done():
+                future.set_result(pickle.loads(frames[2]))
+
+    async def call(self, method, parameters):
+        message_id = str(uuid.uuid4()).encode('ascii')
+        payload = pickle.dumps({'method': method, 'parameters': parameters}, 2)
+        future = self.loop.create_future()
+        self.futures[message_id] = future
+        await self.socket.send_multipart([b'', message_id, payload])
+        return await future
+
+    def echo(self):
+        return self.call(METHOD, PARAMETERS)
+
+    async def close(self):
+        self.reader.cancel()
+        try:
+            await self.reader
+        except (asyncio.CancelledError, Exception):
+            pass
+        self.socket.close(0)
+        self.context.term()
+
+
+class RawHTTPClient(object):
+    """Raw Tornado ``AsyncHTTPClient`` POSTs of the same body to the same worker."""
+
+    def __init__(self, url, timeout=30.0):
+        self.url = url
+        self.timeout = timeout
+
+    async def call(self, method, parameters):
+        request = HTTPRequest(self.url, method='POST',
+                              body=pickle.dumps({'method': method, 'parameters': parameters}, 2),
+                              headers={'Content-Type': 'application/pickle'},
+                              request_timeout=self.timeout, connect_timeout=self.timeout)
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        if response.code != 200:
+            raise CallFailed('HTTP %s: %r' % (response.code, response.error))
+        return pickle.loads(response.body)
+
+    def echo(self):
+        return self.call(METHOD, PARAMETERS)
+
+
+# -- toto's connections, as calls --------------------------------------------------------
+
+def zmq_echo(connection):
+    """``await``-able echo calls through a ZMQWorkerConnection on the running loop."""
+    invoke = connection.invoke
+
+    def echo():
+        return invoke(METHOD, PARAMETERS, await_=True)
+    return echo
+
+
+def http_echo(connection):
+    invoke = connection.invoke
+
+    def echo():
+        return invoke(METHOD, PARAMETERS)
+    return echo
+
+
+# -- drivers -----------------------------------------------------------------------------
+
+async def throughput(call, calls, in_flight, check=check):
+    """Run ``calls`` calls with ``in_flight`` of them outstanding; return calls/s.
+
+    ``check`` is given every result (by default: it must be the echo).
+    """
+    remaining = [calls]
+
+    async def lane():
+        while remaining[0] > 0:
+            remaining[0] -= 1
+            check(await call())
+
+    start = time.perf_counter()
+    await asyncio.gather(*[lane() for _ in range(max(1, min(in_flight, calls)))])
+    return calls / (time.perf_counter() - start)
+
+
+async def latencies(call, calls):
+    """Make ``calls`` calls one at a time; return each one's time in seconds."""
+    times = []
+    clock = time.perf_counter
+    for _ in range(calls):
+        start = clock()
+        result = await call()
+        times.append(clock() - start)
+        check(result)
+    return times
+
+
+def thread_callback_throughput(connection, calls, in_flight, timeout=300.0):
+    """Calls/s with callbacks, made from a new plain thread that runs no loop.
+
+    The thread keeps ``in_flight`` calls outstanding with a semaphore the
+    callbacks release; it blocks the calling thread until all are answered.
+    """
+    slots = threading.Semaphore(in_flight)
+    finished = threading.Event()
+    lock = threading.Lock()
+    state = {'answered': 0, 'bad': None, 'elapsed': None, 'error': None}
+
+    def on_answer(result):
+        with lock:
+            state['answered'] += 1
+            if result != PARAMETERS and state['bad'] is None:
+                state['bad'] = result
+            if state['answered'] == calls:
+                state['elapsed'] = time.perf_counter() - start[0]
+                finished.set()
+        slots.release()
+
+    start = [None]
+
+    def submit_all():
+        try:
+            invoke = connection.invoke
+            start[0] = time.perf_counter()
+            for _ in range(calls):
+                slots.acquire()
+                invoke(METHOD, PARAMETERS, callback=on_answer)
+        except Exception as error:  # reported below
+            state['error'] = error
+            finished.set()
+
+    thread = threading.Thread(target=submit_all, name='bench-plain-thread')
+    thread.daemon = True
+    thread.start()
+    if not finished.wait(timeout):
+        raise CallFailed('only %d of %d callbacks within %.0f s'
+                         % (state['answered'], calls, timeout))
+    thread.join(timeout)
+    if state['error'] is not None:
+        raise state['error']
+    if state['bad'] is not None:
+        raise CallFailed('unexpected answer: %r' % (state['bad'],))
+    return calls / state['elapsed']

@@ -1,0 +1,1 @@
+"""Worker methods the benchmarks call: ``echo`` and the CPU-bound ``burn``."""

@@ -1,0 +1,5 @@
+"""``echo``: answer with the parameters, unchanged."""
+
+
+def invoke(worker, parameters):
+    return parameters

@@ -1,0 +1,419 @@
+"""The measures.  Each is a coroutine run on the benchmark's event loop (which
+is also Tornado's IOLoop) that returns :class:`~benchmarks.report.Row` objects.
+
+Clients that are compared run in alternation, round by round, and the one
+that goes first alternates too, so that drift in the machine's load hits both
+alike.  Every round's number is kept; the report shows the median and the
+min-max over the rounds.
+"""
+
+import asyncio
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+from tornado.httpclient import AsyncHTTPClient
+from tornado.ioloop import IOLoop
+
+from benchmarks import clients
+from benchmarks.report import Row, percentile
+from benchmarks.workers import ROOT, WorkerProcess, child_environment
+
+#: Measure names for --only, in the order they run.
+MEASURES = ('zmq-loop', 'zmq-thread', 'zmq-latency', 'http', 'processes', 'sweep', 'memory')
+
+
+class Context(object):
+    """What the measures share: the options, the workers and a log."""
+
+    def __init__(self, args, log):
+        self.args = args
+        self.log = log
+        self._workers = {}
+
+    def worker(self, kind, processes=1):
+        key = (kind, processes)
+        if key not in self._workers:
+            self.log('starting %s worker%s' % (kind, ' x%d' % processes if kind == 'toto' else ''))
+            self._workers[key] = WorkerProcess(kind, processes).start()
+        return self._workers[key]
+
+    def workers(self, specs):
+        """Start several workers at once; return them in the order asked."""
+        launched = []
+        for kind, processes in specs:
+            if (kind, processes) not in self._workers:
+                self.log('starting %s worker x%d' % (kind, processes))
+                launched.append(((kind, processes), WorkerProcess(kind, processes).launch()))
+        try:
+            for key, worker in launched:
+                self._workers[key] = worker.wait_ready()
+        except BaseException:
+            for key, worker in launched:
+                worker.stop()
+                self._workers.pop(key, None)
+            raise
+        return [self._workers[spec] for spec in specs]
+
+    def stop_workers(self):
+        while self._workers:
+            _, worker = self._workers.popitem()
+            worker.stop()
+
+
+def _alternate(round_index, first, second):
+    """The two clients of a round, the first one alternating between rounds."""
+    return (first, second) if round_index % 2 == 0 else (second, first)
+
+
+async def _paired_rounds(ctx, label, ours, raw):
+    """Run ``ours()`` and ``raw()`` (coroutines returning a number) in alternation."""
+    values = {'ours': [], 'raw': []}
+    for index in range(ctx.args.rounds):
+        for name, run in _alternate(index, ('ours', ours), ('raw', raw)):
+            values[name].append(await run())
+        ctx.log('  %s round %d: ours %.0f, raw %.0f'
+                % (label, index + 1, values['ours'][-1], values['raw'][-1]))
+    return values
+
+
+def _new_zmq_connection(address, **kwargs):
+    from toto.zmqworkerconnection import ZMQWorkerConnection
+    kwargs.setdefault('timeout', 60.0)
+    return ZMQWorkerConnection(address, **kwargs)
+
+
+# -- 1. zmq throughput on the loop ------------------------------------------------------
+
+async def zmq_loop(ctx):
+    args = ctx.args
+    address = ctx.worker('zmq').address
+    raw = clients.RawZMQClient(address)
+    connection = _new_zmq_connection(address)
+    ours = clients.zmq_echo(connection)
+    try:
+        warm = min(args.calls, 2000)
+        await clients.throughput(raw.echo, warm, args.in_flight)
+        await clients.throughput(ours, warm, args.in_flight)
+        values = await _paired_rounds(
+            ctx, 'zmq loop',
+            lambda: clients.throughput(ours, args.calls, args.in_flight),
+            lambda: clients.throughput(raw.echo, args.calls, args.in_flight))
+    finally:
+        connection.close()
+        await raw.close()
+    return [Row('zmq_throughput_loop',
+                'zmq throughput, %d in flight, await on the app loop' % args.in_flight,
+                'calls/s', values['ours'], values['raw'], ('ratio>=', 0.8),
+                group='zmq-throughput', short='await on loop')]
+
+
+# -- 2. zmq throughput with callbacks from a plain thread -------------------------------
+
+async def zmq_thread(ctx):
+    args = ctx.args
+    address = ctx.worker('zmq').address
+    raw = clients.RawZMQClient(address)
+    connection = _new_zmq_connection(address)
+
+    async def thread_run():
+        # Blocks this loop on purpose: the calls come from a plain thread and
+        # their callbacks run on the connection's own I/O thread.
+        return clients.thread_callback_throughput(connection, args.calls, args.in_flight)
+
+    try:
+        warm = min(args.calls, 2000)
+        await clients.throughput(raw.echo, warm, args.in_flight)
+        clients.thread_callback_throughput(connection, warm, args.in_flight)
+        values = await _paired_rounds(
+            ctx, 'zmq thread', thread_run,
+            lambda: clients.throughput(raw.echo, args.calls, args.in_flight))
+    finally:
+        connection.close()
+        await raw.close()
+    return [Row('zmq_throughput_thread',
+                'zmq throughput, %d in flight, callbacks, plain thread' % args.in_flight,
+                'calls/s', values['ours'], values['raw'], ('ratio>=', 0.6),
+                group='zmq-throughput', short='thread callbacks')]
+
+
+# -- 3. zmq latency -----------------------------------------------------------------------
+
+async def _latency_rounds(ctx, label, ours, raw, calls):
+    """Median and p99 (microseconds) per round for two one-at-a-time callers."""
+    stats = {'ours': {'median': [], 'p99': []}, 'raw': {'median': [], 'p99': []}}
+    for index in range(ctx.args.rounds):
+        for name, call in _alternate(index, ('ours', ours), ('raw', raw)):
+            times = await clients.latencies(call, calls)
+            stats[name]['median'].append(statistics.median(times) * 1e6)
+            stats[name]['p99'].append(percentile(times, 0.99) * 1e6)
+        ctx.log('  %s round %d: median ours %.0f us, raw %.0f us; p99 ours %.0f, raw %.0f'
+                % (label, index + 1, stats['ours']['median'][-1], stats['raw']['median'][-1],
+                   stats['ours']['p99'][-1], stats['raw']['p99'][-1]))
+    return stats
+
+
+async def zmq_latency(ctx):
+    args = ctx.args
+    address = ctx.worker('zmq').address
+    raw = clients.RawZMQClient(address)
+    connection = _new_zmq_connection(address)
+    ours = clients.zmq_echo(connection)
+    try:
+        warm = min(args.latency_calls, 500)
+        await clients.latencies(raw.echo, warm)
+        await clients.latencies(ours, warm)
+        stats = await _latency_rounds(ctx, 'zmq latency', ours, raw.echo, args.latency_calls)
+    finally:
+        connection.close()
+        await raw.close()
+    return [
+        Row('zmq_latency_median', 'zmq latency, one call at a time, median', 'us',
+            stats['ours']['median'], stats['raw']['median'], ('ratio<=', 1.3), higher=False,
+            group='zmq-latency', short='median'),
+        Row('zmq_latency_p99', 'zmq latency, one call at a time, p99', 'us',
+            stats['ours']['p99'], stats['raw']['p99'], ('ratio<=', 1.3), higher=False,
+            group='zmq-latency', short='p99'),
+    ]
+
+
+# -- 4. http -------------------------------------------------------------------------------
+
+def curl_available():
+    try:
+        import pycurl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _configure_http_client(kind, max_clients):
+    """Make ``AsyncHTTPClient()`` a new client of ``kind`` ('simple' or 'curl')."""
+    # The client is cached per loop: close it so the next one is built anew.
+    AsyncHTTPClient().close()
+    implementation = 'tornado.curl_httpclient.CurlAsyncHTTPClient' if kind == 'curl' else None
+    AsyncHTTPClient.configure(implementation, max_clients=max_clients)
+
+
+async def http(ctx):
+    from toto.httpworkerconnection import HTTPWorkerConnection
+
+    args = ctx.args
+    url = ctx.worker('http').address
+    kinds = ['simple'] + (['curl'] if curl_available() else [])
+    if len(kinds) == 1:
+        ctx.log('  pycurl is not importable: no keep-alive (curl) measures')
+    connection = HTTPWorkerConnection(url, timeout=60.0)
+    ours = clients.http_echo(connection)
+    raw = clients.RawHTTPClient(url, timeout=60.0)
+    rows = []
+    try:
+        for kind in kinds:
+            _configure_http_client(kind, max(10, args.http_in_flight))
+            label = 'http %s' % kind
+            description = ('tornado simple client, a connection per call' if kind == 'simple'
+                           else 'tornado curl client, keep-alive')
+            warm = min(args.http_calls, 200)
+            await clients.throughput(raw.echo, warm, args.http_in_flight)
+            await clients.throughput(ours, warm, args.http_in_flight)
+            values = await _paired_rounds(
+                ctx, label,
+                lambda: clients.throughput(ours, args.http_calls, args.http_in_flight),
+                lambda: clients.throughput(raw.echo, args.http_calls, args.http_in_flight))
+            stats = await _latency_rounds(ctx, label, ours, raw.echo, args.http_latency_calls)
+            prefix = 'http_%s' % kind
+            rows += [
+                Row(prefix + '_throughput', 'http throughput, %d in flight (%s)'
+                    % (args.http_in_flight, description), 'calls/s', values['ours'],
+                    values['raw'], ('ratio>=', 0.95), group='http-throughput',
+                    short=description.replace('tornado ', '').replace(', ', '\n')),
+                Row(prefix + '_latency_median', 'http latency, one at a time, median (%s)'
+                    % kind, 'us', stats['ours']['median'], stats['raw']['median'],
+                    ('ratio<=', 1 / 0.95), higher=False, group='http-latency',
+                    short='%s median' % kind),
+                Row(prefix + '_latency_p99', 'http latency, one at a time, p99 (%s)' % kind,
+                    'us', stats['ours']['p99'], stats['raw']['p99'], None, higher=False,
+                    group='http-latency', short='%s p99' % kind),
+            ]
+    finally:
+        _configure_http_client('simple', 10)
+    return rows
+
+
+# -- 7. worker processes -------------------------------------------------------------------
+
+async def processes(ctx):
+    args = ctx.args
+    one, many = ctx.workers([('toto', 1), ('toto', args.cpu_processes)])
+    connections = {'one': _new_zmq_connection(one.address),
+                   'many': _new_zmq_connection(many.address)}
+    pids = {'one': set(), 'many': set()}
+
+    def runner(name):
+        invoke = connections[name].invoke
+
+        def call():
+            return invoke('burn', {}, await_=True)
+
+        def check(result):
+            if not isinstance(result, dict) or 'pid' not in result:
+                raise clients.CallFailed('unexpected answer: %r' % (result,))
+            pids[name].add(result['pid'])
+
+        return lambda: clients.throughput(call, args.cpu_calls, args.in_flight, check)
+
+    try:
+        for name in ('one', 'many'):
+            await runner(name)()
+            pids[name].clear()
+        values = await _paired_rounds(ctx, 'processes', runner('many'), runner('one'))
+    finally:
+        for connection in connections.values():
+            connection.close()
+    return [Row('processes_scaling',
+                '%d worker processes vs 1, CPU-bound ~2 ms method (ours=%d, raw=1)'
+                % (args.cpu_processes, args.cpu_processes),
+                'calls/s', values['ours'], values['raw'], ('ratio>=', 1.8),
+                extra={'processes_answering': {'one': len(pids['one']),
+                                               'many': len(pids['many'])}})]
+
+
+# -- 5. timeout sweep ----------------------------------------------------------------------
+
+def _channel_of(connection, loop):
+    """The connection's per-loop state that owns the sweep (a private detail)."""
+    channels = getattr(connection, '_channels', None)
+    if not isinstance(channels, dict) or loop not in channels:
+        raise RuntimeError('cannot find the channel of this loop in %r: '
+                           'adjust benchmarks/measures.py to the new internals' % (connection,))
+    channel = channels[loop]
+    if not callable(getattr(channel, '_sweep', None)):
+        raise RuntimeError('the channel has no _sweep(): adjust benchmarks/measures.py')
+    return channel
+
+
+class _ClockAhead(object):
+    """Move the loop's clock ahead by ``seconds`` while the block runs."""
+
+    def __init__(self, loop, seconds):
+        self.loop = loop
+        self.seconds = seconds
+
+    def __enter__(self):
+        real = type(self.loop).time
+        loop, seconds = self.loop, self.seconds
+        self.loop.time = lambda: real(loop) + seconds
+
+    def __exit__(self, *exc_info):
+        del self.loop.time
+
+
+async def _submit(connection, count, timeout, batch=1000):
+    """Submit ``count`` awaitable calls from this coroutine; return their Futures."""
+    futures = []
+    invoke = connection.invoke
+    while len(futures) < count:
+        for _ in range(min(batch, count - len(futures))):
+            futures.append(invoke(clients.METHOD, clients.PARAMETERS, timeout=timeout,
+                                  await_=True))
+        # Let the connection's socket handler run, as it would in an app.
+        await asyncio.sleep(0.001)
+    return futures
+
+
+async def sweep(ctx):
+    args = ctx.args
+    address = ctx.worker('sink').address
+    long_timeout = 3600.0
+    short_timeout = 1000.0
+    loop = IOLoop.current()
+    connection = _new_zmq_connection(address, timeout=long_timeout)
+    try:
+        started = time.perf_counter()
+        pending = await _submit(connection, args.sweep_pending, long_timeout)
+        submit_rate = len(pending) / (time.perf_counter() - started)
+        ctx.log('  submitted %d calls that nobody answers (%.0f calls/s)'
+                % (len(pending), submit_rate))
+        channel = _channel_of(connection, loop)
+        none_expired, some_expired = [], []
+        for index in range(args.rounds):
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(args.sweeps):
+                channel._sweep()
+            none_expired.append((time.perf_counter() - start) / args.sweeps * 1000.0)
+            if any(future.done() for future in pending[-100:]):
+                raise RuntimeError('a call with a long timeout completed during the sweep')
+
+            expiring = await _submit(connection, args.sweep_expired, short_timeout)
+            gc.collect()
+            with _ClockAhead(loop, (short_timeout + long_timeout) / 2):
+                start = time.perf_counter()
+                channel._sweep()
+                some_expired.append((time.perf_counter() - start) * 1000.0)
+            timed_out = sum(1 for future in expiring
+                            if future.done() and future.result() == {'error': 'timeout'})
+            if timed_out != len(expiring):
+                raise RuntimeError('only %d of %d calls timed out in the sweep'
+                                   % (timed_out, len(expiring)))
+            ctx.log('  sweep round %d: %.4f ms with none expired, %.3f ms with %d expired '
+                    '(%d pending)' % (index + 1, none_expired[-1], some_expired[-1],
+                                      len(expiring), len(connection)))
+        left = len(connection)
+    finally:
+        connection.close()
+    return [
+        Row('sweep_none_expired', 'timeout sweep, %d pending, none expired'
+            % args.sweep_pending, 'ms/sweep', none_expired, None, ('ours<', 1.0),
+            higher=False, extra={'submit_calls_per_second': submit_rate,
+                                 'pending_during_sweep': left}),
+        Row('sweep_some_expired', 'timeout sweep, %d pending, %d expired'
+            % (args.sweep_pending, args.sweep_expired), 'ms/sweep', some_expired, None,
+            None, higher=False),
+    ]
+
+
+# -- 6. memory -----------------------------------------------------------------------------
+
+async def memory(ctx):
+    args = ctx.args
+    address = ctx.worker('zmq').address
+    warmup = args.memory_warmup
+    ctx.log('  %d calls after %d warm-up calls, in a fresh process' % (args.memory_calls, warmup))
+    command = [sys.executable, '-m', 'benchmarks.memory_probe', address,
+               '--calls', str(args.memory_calls), '--warmup', str(warmup),
+               '--in-flight', str(args.in_flight)]
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=ROOT, env=child_environment(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError('memory probe failed (%s): %s'
+                           % (process.returncode, err.decode('utf-8', 'replace')[-2000:]))
+    result = json.loads(out.decode('utf-8').strip().splitlines()[-1])
+    ctx.log('  RSS %d KiB after warm-up, %d KiB at the end (%.0f calls/s)'
+            % (result['rss_after_warmup_kib'], result['rss_at_end_kib'],
+               result['calls_per_second']))
+    return [
+        Row('memory_rss_growth', 'memory: RSS growth over %d calls after warm-up'
+            % args.memory_calls, 'MB', [result['rss_growth_mb']], None, ('ours<', 5.0),
+            higher=False, extra=result),
+        Row('memory_pending_at_end', 'memory: len(conn) after %d calls' % args.memory_calls,
+            'calls', [result['pending_at_end']], None, ('ours==', 0), higher=False),
+    ]
+
+
+RUNNERS = {
+    'zmq-loop': zmq_loop,
+    'zmq-thread': zmq_thread,
+    'zmq-latency': zmq_latency,
+    'http': http,
+    'processes': processes,
+    'sweep': sweep,
+    'memory': memory,
+}
+
+assert tuple(RUNNERS) == MEASURES
