@@ -110,7 +110,12 @@ def _alive(pid):
         os.kill(pid, 0)
     except OSError as error:
         return error.errno == errno.EPERM
-    return True
+    # A daemon that exited stays a zombie until init reaps it: not alive.
+    try:
+        with open('/proc/%d/stat' % pid) as stat:
+            return stat.read().rsplit(')', 1)[-1].split()[0] != 'Z'
+    except (IOError, OSError, IndexError):
+        return True
 
 
 def _write_pid(path, pid):

@@ -137,9 +137,16 @@ def error_info(error, debug=False):
     block so ``debug`` can log the traceback.
     """
     if not isinstance(error, TotoException):
-        error = TotoException(ERROR_SERVER, str(error))
+        error = TotoException(ERROR_SERVER, _text(error))
     logger.error('%s', error, exc_info=bool(debug))
     return dict(error.__dict__)
+
+
+def _text(error):
+    try:
+        return str(error)
+    except UnicodeError:  # Python 2: a unicode message that is not ASCII
+        return six.text_type(error)
 
 
 def call_startup_function(path, worker):
