@@ -106,9 +106,10 @@ def _number(value):
     return '{:.3g}'.format(value)
 
 
-def _span(low, high):
-    if low is None:
+def _span(values):
+    if not values or len(values) < 2:
         return '-'
+    low, high = min(values), max(values)
     return '%s-%s' % (_number(low), _number(high))
 
 
@@ -125,8 +126,8 @@ def table_rows(measures):
                      '-' if summary['ratio'] is None else '%.2f' % summary['ratio'],
                      summary['target'] or '-',
                      '-' if ok is None else ('yes' if ok else 'NO'),
-                     _span(summary['ours_min'], summary['ours_max']),
-                     _span(summary['raw_min'], summary['raw_max'])))
+                     _span(summary['rounds']['ours']),
+                     _span(summary['rounds']['raw'])))
     return rows
 
 
