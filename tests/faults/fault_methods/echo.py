@@ -1,0 +1,5 @@
+"""Answer the parameters unchanged."""
+
+
+def invoke(worker, parameters):
+    return parameters

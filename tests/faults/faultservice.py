@@ -1,0 +1,26 @@
+"""Run a toto worker service as a program (used by the fault suite).
+
+    python faultservice.py zmq  --method_module=fault_methods --processes=1 ...
+    python faultservice.py http --method_module=fault_methods --http_worker_port=PORT ...
+
+``zmq`` runs ``toto.worker.TotoWorkerService().run()``, ``http`` runs
+``toto.httpworker.TotoHTTPWorkerService().run()``; every other argument is the
+service's own command line.
+"""
+
+import sys
+
+
+def main():
+    kind = sys.argv.pop(1)
+    if kind == 'zmq':
+        from toto.worker import TotoWorkerService as Service
+    elif kind == 'http':
+        from toto.httpworker import TotoHTTPWorkerService as Service
+    else:
+        raise SystemExit('usage: faultservice.py zmq|http [options]')
+    Service().run()
+
+
+if __name__ == '__main__':
+    main()
