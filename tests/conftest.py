@@ -108,15 +108,31 @@ def http_workers():
 
 # -- options and shared instances -------------------------------------------------------
 
+def forget_shared_instances():
+    """Drop the connections ``instance()`` cached, closing those that have ``close()``.
+
+    Only methods the class really defines are called: any other attribute of a
+    connection is an attribute-style worker call (``conn.close`` would be the worker
+    method ``close`` on a connection class without one).
+    """
+    import toto.workerconnection as workerconnection
+    with workerconnection._instances_lock:
+        connections = list(workerconnection._instances.values())
+        workerconnection._instances.clear()
+    for connection in connections:
+        if callable(getattr(type(connection), 'close', None)):
+            connection.close()
+
+
 @pytest.fixture
 def worker_options():
     """Give the test the worker_* options and shared instances, restored afterwards."""
-    import toto.workerconnection as workerconnection
+    import toto.workerconnection  # noqa: F401 - defines the options
     saved = dict((name, getattr(options, name)) for name in WORKER_OPTIONS)
-    workerconnection._clear_instances()
+    forget_shared_instances()
     try:
         yield options
     finally:
-        workerconnection._clear_instances()
+        forget_shared_instances()
         for name, value in saved.items():
             setattr(options, name, value)

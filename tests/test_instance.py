@@ -160,3 +160,22 @@ def test_each_connection_class_has_its_own_shared_instance(worker_options, zmq_w
     assert HTTPWorkerConnection.instance() is http_instance
     assert zmq_instance.active_connections == set([zmq_worker.address])
     assert http_instance.active_connections == set([http_worker.address])
+
+
+def test_forgetting_shared_instances_sends_no_worker_call(worker_options, http_worker,
+                                                          io_loop):
+    # _clear_instances() is how tests and reloads drop the shared connections; it must
+    # close them, not call a worker method named "close" through attribute-style access.
+    import toto.workerconnection as workerconnection
+    from toto.httpworkerconnection import HTTPWorkerConnection
+    from toto.workerconnection import WorkerConnection
+    command_line('--worker_transport=http', '--worker_address=' + http_worker.address)
+
+    def forget_then_call():
+        WorkerConnection.instance()
+        workerconnection._clear_instances()
+        # the probe goes out after anything the clearing sent, to the same server
+        return HTTPWorkerConnection(http_worker.address).invoke('echo', {'probe': 1})
+
+    assert io_loop.run_sync(forget_then_call, timeout=10) == {'probe': 1}
+    assert [call['method'] for call in http_worker.calls] == ['echo']
