@@ -1,9 +1,12 @@
 """Native ``async def`` / ``await`` callers (Python 3 only; conftest skips it on 2.7)."""
 
 import asyncio
+import os
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
+
+from support import wait_until
 
 
 def test_native_await_with_await_underscore_on_zmq(zmq_conn, io_loop):
@@ -84,3 +87,27 @@ def test_http_calls_gathered_under_plain_asyncio_run(http_workers):
 
     assert sorted(asyncio.run(main())) == ['http-0', 'http-0', 'http-1', 'http-1',
                                            'http-2', 'http-2']
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self/fd'), reason='needs /proc/self/fd')
+def test_close_releases_descriptors_of_asyncio_run_loops(zmq_worker):
+    from toto.zmqworkerconnection import ZMQWorkerConnection
+
+    def descriptors():
+        return len(os.listdir('/proc/self/fd'))
+
+    warm_up = ZMQWorkerConnection(zmq_worker.address, timeout=5.0)
+    assert warm_up.invoke('echo', {}, await_=True).result(5) == {}
+    warm_up.close()
+    baseline = descriptors()
+
+    conn = ZMQWorkerConnection(zmq_worker.address, timeout=5.0)
+
+    async def main(index):
+        return await conn.invoke('echo', {'i': index}, await_=True)
+
+    for index in range(10):
+        assert asyncio.run(main(index)) == {'i': index}
+    conn.close()
+    wait_until(lambda: descriptors() <= baseline,
+               message='descriptors left open: %d' % (descriptors() - baseline))

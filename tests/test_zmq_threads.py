@@ -1,12 +1,14 @@
 """ZMQWorkerConnection: threads, loops, close/stop/start (SPEC 6)."""
 
+import os
 import threading
 
+import pytest
 from concurrent.futures import Future as ThreadFuture
 from tornado import gen
 from tornado.concurrent import Future as LoopFuture
 
-from support import LoopThread, Recorder, wait_until
+from support import LoopThread, Recorder, new_io_loop, wait_until
 
 
 def test_callback_from_a_thread_running_an_ioloop_runs_on_that_loop(zmq_conn):
@@ -179,3 +181,32 @@ def test_stop_pauses_the_connection_thread_until_start(zmq_conn):
     zmq_conn.start()
     assert recorder.wait() == {'after': 'stop'}
     assert recorder.threads[0].is_alive()
+
+
+def open_descriptors():
+    return len(os.listdir('/proc/self/fd'))
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self/fd'), reason='needs /proc/self/fd')
+def test_close_releases_descriptors_of_loops_that_closed_before_it(zmq_worker):
+    # Applications run short-lived loops (run_sync on a fresh IOLoop, closed the
+    # default way): whatever the connection opened for each must be released by close().
+    from toto.zmqworkerconnection import ZMQWorkerConnection
+    warm_up = ZMQWorkerConnection(zmq_worker.address, timeout=5.0)
+    assert warm_up.invoke('echo', {}, **{'await': True}).result(5) == {}
+    warm_up.close()
+    baseline = open_descriptors()
+
+    conn = ZMQWorkerConnection(zmq_worker.address, timeout=5.0)
+    for index in range(10):
+        loop = new_io_loop()
+        try:
+            assert loop.run_sync(
+                lambda index=index: conn.invoke('echo', {'i': index}, **{'await': True}),
+                timeout=5) == {'i': index}
+        finally:
+            loop.close()
+    conn.close()
+    # ZeroMQ closes socket descriptors in its own thread: give it a moment.
+    wait_until(lambda: open_descriptors() <= baseline,
+               message='descriptors left open: %d' % (open_descriptors() - baseline))
