@@ -11,8 +11,9 @@ import threading
 
 import pytest
 from six.moves import queue
+from tornado import gen
 
-from support import Recorder, free_port, wait_until
+from support import LoopThread, Recorder, free_port, wait_until
 from zmqworker import ZMQTestWorker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -234,3 +235,26 @@ def test_call_made_inside_a_callback_completes(zmq_conn):
 
     zmq_conn.invoke('echo', {'outer': 1}, callback=outer)
     assert inner.wait() == {'inner': 1}
+
+
+def test_connection_changes_apply_to_calls_made_on_a_caller_loop(zmq_workers, make_zmq_conn):
+    conn = make_zmq_conn([worker.address for worker in zmq_workers])
+    loop_thread = LoopThread(name='caller-loop')
+    try:
+        def batch(count):
+            @gen.coroutine
+            def calls():
+                results = yield [conn.invoke('whoami', {}, **{'await': True})
+                                 for _ in range(count)]
+                raise gen.Return(collections.Counter(results))
+            return loop_thread.run(calls)
+
+        seen = set()
+        wait_until(lambda: seen.update(batch(3)) or len(seen) == 3)
+        removed = zmq_workers[2]
+        calls_before = len(removed.calls)
+        conn.remove_connection(removed.address)
+        assert set(batch(20)) == set(['zmq-0', 'zmq-1'])
+        assert len(removed.calls) == calls_before
+    finally:
+        loop_thread.stop()

@@ -166,3 +166,13 @@ def test_burst_of_calls_larger_than_the_socket_queues_all_complete(zmq_conn):
     recorder.wait(count=count, timeout=30)
     assert sorted(recorder.calls) == list(range(count))
     wait_until(lambda: len(zmq_conn) == 0)
+
+
+def test_auto_retry_of_a_call_awaited_on_a_running_loop(zmq_worker, make_zmq_conn, io_loop):
+    conn = make_zmq_conn(zmq_worker.address, timeout=TIMEOUT, auto_retry=True)
+
+    def call():
+        return conn.invoke('slow_once', {'seconds': 3.0}, **{'await': True})
+
+    assert io_loop.run_sync(call, timeout=5)['attempt'] >= 2
+    assert len(set(c['message_id'] for c in zmq_worker.calls_of('slow_once'))) == 1
