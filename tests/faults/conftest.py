@@ -10,7 +10,8 @@ import platform
 import time
 
 import pytest
-from faultkit import FaultLab, Tally, write_report_line
+from faultkit import COUNT_NAMES, FaultLab, Tally, write_report_line
+from tornado.options import options
 
 
 @pytest.fixture
@@ -27,7 +28,8 @@ def fault_report(request):
     def record(case, counts, **extra):
         if isinstance(counts, Tally):
             counts = counts.counts()
-        entry = dict(counts)
+        entry = dict((name, 0) for name in COUNT_NAMES)
+        entry.update(counts)
         entry.update(extra)
         entry['case'] = case
         records.append(entry)
@@ -42,7 +44,34 @@ def fault_report(request):
     else:
         line['case'] = records[0]['case']
         line['parts'] = records
-        for name in ('sent', 'answered', 'timed_out', 'errors', 'failed', 'closed', 'lost',
-                     'duplicates'):
+        for name in COUNT_NAMES:
             line[name] = sum(part.get(name, 0) for part in records)
     write_report_line(line)
+
+
+def forget_shared_instances():
+    """Drop the connections ``instance()`` made, closing those whose class has close()."""
+    import toto.workerconnection as workerconnection
+    with workerconnection._instances_lock:
+        connections = list(workerconnection._instances.values())
+        workerconnection._instances.clear()
+    for connection in connections:
+        # Any other attribute of a connection is an attribute-style worker call.
+        if callable(getattr(type(connection), 'close', None)):
+            connection.close()
+
+
+@pytest.fixture
+def shared_options():
+    """The tornado options (all of them) and shared instances, restored afterwards."""
+    import toto.httpworker  # noqa: F401 - defines every worker and service option
+    import toto.workerconnection  # noqa: F401
+    saved = options.as_dict()
+    forget_shared_instances()
+    try:
+        yield options
+    finally:
+        forget_shared_instances()
+        for name, value in saved.items():
+            if getattr(options, name) != value:
+                setattr(options, name, value)

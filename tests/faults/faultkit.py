@@ -56,11 +56,19 @@ class Failure(object):
         return 'Failure(%r)' % (self.error,)
 
 
+#: What an HTTP call that ran out of time gives a callback (a TotoException's fields).
+HTTP_TIMEOUT_RESULT = {'error': {'code': -1, 'value': 'Timeout'}}
+
+
+def _is_http_timeout(error):
+    return (getattr(error, 'code', None), getattr(error, 'value', None)) == (-1, 'Timeout')
+
+
 def classify(result):
     """The category a call result is counted in."""
     if isinstance(result, Failure):
-        return 'failed'
-    if result == TIMEOUT_RESULT:
+        return 'timed_out' if _is_http_timeout(result.error) else 'failed'
+    if result == TIMEOUT_RESULT or result == HTTP_TIMEOUT_RESULT:
         return 'timed_out'
     if result == CLOSED_RESULT:
         return 'closed'
@@ -70,6 +78,8 @@ def classify(result):
 
 
 CATEGORIES = ('answered', 'timed_out', 'errors', 'failed', 'closed')
+#: The counts every report line carries.
+COUNT_NAMES = ('sent',) + CATEGORIES + ('lost', 'duplicates')
 
 
 class Tally(object):
@@ -426,12 +436,16 @@ class FaultLab(object):
             probe.close()
 
     def http_service(self, processes=1, port=None, host='127.0.0.1', args=(), env=None,
-                     wait=True, https=False):
-        """Start a TotoHTTPWorkerService on a free port; wait until it answers."""
+                     wait=True, https=False, probe=None, hostname='127.0.0.1'):
+        """Start a TotoHTTPWorkerService on a free port; wait until it answers.
+
+        ``hostname`` is the host part of its ``address``; ``probe`` gives the probing
+        HTTPWorkerConnection's keyword arguments (codec).
+        """
         name = self._name('http')
         port = port or free_port()
         scheme = 'https' if https else 'http'
-        address = '%s://127.0.0.1:%d/' % (scheme, port)
+        address = '%s://%s:%d/' % (scheme, hostname, port)
         argv = [sys.executable, SERVICE_SCRIPT, 'http',
                 '--method_module=' + METHOD_MODULE,
                 '--processes=%d' % processes,
@@ -442,12 +456,12 @@ class FaultLab(object):
         self.processes.append(service)
         service.first_answer = None
         if wait:
-            service.first_answer = self.wait_http_ready(service)
+            service.first_answer = self.wait_http_ready(service, **(probe or {}))
         return service
 
-    def wait_http_ready(self, service, timeout=START_TIMEOUT):
+    def wait_http_ready(self, service, timeout=START_TIMEOUT, **kwargs):
         from toto.httpworkerconnection import HTTPWorkerConnection
-        probe = HTTPWorkerConnection(service.address, timeout=0.5)
+        probe = HTTPWorkerConnection(service.address, timeout=0.5, **kwargs)
         probe.configure_tls(validate_cert=False)
         deadline = time.time() + timeout
         while True:

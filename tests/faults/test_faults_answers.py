@@ -101,6 +101,7 @@ def test_http_late_answer_fails_the_call_once_and_the_next_call_works(lab, fault
     fault_report('http: answer after the timeout', counts, transport='http', timeout=TIMEOUT)
     assert finished, counts
     tally.assert_exactly_once()
+    assert counts['timed_out'] == 2, counts
     failure = tally.first('future')
     assert isinstance(failure, Failure) and isinstance(failure.error, TotoException)
     assert (failure.error.code, failure.error.value) == (-1, 'Timeout')

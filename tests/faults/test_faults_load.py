@@ -1,0 +1,325 @@
+"""Load faults: 10,000 calls half answered, a soak with restarts, and calls racing close().
+
+``TOTO_SOAK_SECONDS`` sets how long the soak runs (default 8 s; the 60 s soak is run by
+hand) and ``TOTO_SOAK_MAX_CALLS`` bounds how many calls it makes.
+"""
+
+import gc
+import os
+import signal
+import threading
+import time
+
+import pytest
+from faultkit import CLOSED_RESULT, ErrorCapture, Tally, classify, pids_answering
+from support import LoopThread, wait_until
+from tornado import gen
+
+SOAK_SECONDS = float(os.environ.get('TOTO_SOAK_SECONDS') or 8.0)
+SOAK_MAX_CALLS = int(os.environ.get('TOTO_SOAK_MAX_CALLS') or 400000)
+
+
+def open_fds():
+    return len(os.listdir('/proc/self/fd'))
+
+
+class Window(object):
+    """At most ``size`` calls in flight: ``acquire`` before sending, ``release`` on completion."""
+
+    def __init__(self, size):
+        self.size = size
+        self.count = 0
+        self._condition = threading.Condition()
+
+    def acquire(self, timeout):
+        deadline = time.time() + timeout
+        with self._condition:
+            while self.count >= self.size:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+            self.count += 1
+            return True
+
+    def release(self):
+        with self._condition:
+            self.count -= 1
+            self._condition.notify()
+
+
+def start_coroutine(loop_thread, coroutine_function):
+    """Start a coroutine on ``loop_thread``; return a list that gets its result or error."""
+    outcome = []
+    finished = threading.Event()
+
+    def settle(future):
+        try:
+            outcome.append(future.result())
+        except Exception as error:  # handed to the test thread
+            outcome.append(error)
+        finished.set()
+
+    loop_thread.io_loop.add_callback(
+        lambda: loop_thread.io_loop.add_future(coroutine_function(), settle))
+    return outcome, finished
+
+
+@pytest.mark.timeout(60)
+def test_ten_thousand_calls_half_answered_complete_exactly_once_and_leave_nothing(
+        lab, fault_report):
+    import zmq
+
+    from toto.zmqworkerconnection import ZMQWorkerConnection
+    calls, timeout = 10000, 1.0
+    raw = lab.raw_worker('half')      # answers even n only
+    # The shared context starts its I/O and reaper threads (and their descriptors) with
+    # its first socket: start them before counting, they are not the connection's.
+    zmq.Context.instance().socket(zmq.DEALER).close(0)
+    gc.collect()
+    threads_before, fds_before = threading.active_count(), open_fds()
+    tally = Tally()
+
+    connection = ZMQWorkerConnection(raw.address, timeout=timeout)
+    try:
+        started = time.time()
+        for n in range(calls):
+            connection.invoke('echo', {'n': n}, callback=tally.callback(n))
+        sent_in = time.time() - started
+        finished = tally.wait_all(2 * timeout + 40)
+        pending = len(connection)
+    finally:
+        connection.close()
+    threads_back = wait_until(lambda: threading.active_count() <= threads_before, 5.0,
+                              message='threads left after close(): %r'
+                                      % threading.enumerate())
+    fds_after = []
+
+    def fds_back():
+        gc.collect()
+        fds_after.append(open_fds())
+        return fds_after[-1] <= fds_before + 2
+    fds_ok = True
+    try:
+        wait_until(fds_back, 5.0)
+    except AssertionError:
+        fds_ok = False
+
+    counts = tally.counts()
+    fault_report('zmq: 10,000 calls in flight, the worker answers half', counts,
+                 transport='zmq', timeout=timeout, pending_after=pending,
+                 send_seconds=round(sent_in, 2), seconds_to_complete=round(
+                     max(tally.done_at.values()) - started, 2) if tally.done_at else None,
+                 fds_before=fds_before, fds_after=fds_after[-1])
+    assert finished, counts
+    tally.assert_exactly_once()
+    assert counts['answered'] == calls // 2 and counts['timed_out'] == calls // 2, counts
+    for n, result in tally.of('answered').items():
+        assert n % 2 == 0 and result == {'n': n}
+    assert pending == 0
+    assert threads_back
+    assert fds_ok, 'open descriptors: %d before, %d after close()' % (fds_before,
+                                                                        fds_after[-1])
+
+
+@pytest.mark.timeout(SOAK_SECONDS + 60)
+def test_soak_eight_threads_and_a_coroutine_through_two_restarts(lab, fault_report):
+    timeout, threads, window_size = 0.5, 8, 8
+    per_invoker = SOAK_MAX_CALLS // (threads + 1)
+    services = [lab.zmq_service(), lab.zmq_service()]
+    connection = lab.connect([service.address for service in services], timeout=timeout,
+                             auto_retry=False)
+    pids_answering(connection, 2)
+    tally = Tally()
+    problems = []
+    started = time.time()
+    end = started + SOAK_SECONDS
+
+    def invoker(thread_index):
+        window = Window(window_size)
+        for i in range(per_invoker):
+            if time.time() >= end:
+                return
+            if not window.acquire(2 * timeout + 5):
+                problems.append('thread %d: calls in flight never completed' % thread_index)
+                return
+            key = (thread_index, i)
+            count = tally.callback(key)
+
+            def done(result, count=count, window=window):
+                count(result)
+                window.release()
+            try:
+                connection.invoke('echo', {'t': thread_index, 'i': i}, callback=done)
+            except Exception as error:  # counted as a problem, never expected
+                tally.unsent(key, error)
+                window.release()
+
+    @gen.coroutine
+    def coroutine_invoker():
+        i = 0
+        while time.time() < end and i < per_invoker:
+            futures = []
+            for _ in range(window_size):
+                futures.append(tally.future(('coroutine', i), connection.invoke(
+                    'echo', {'t': 'coroutine', 'i': i}, **{'await': True})))
+                i += 1
+            yield futures
+        raise gen.Return(i)
+
+    workers = [threading.Thread(target=invoker, args=(index,), name='soak-%d' % index)
+               for index in range(threads)]
+    loop_thread = LoopThread(name='soak-coroutine')
+    restarts = []
+    try:
+        for worker in workers:
+            worker.daemon = True
+            worker.start()
+        outcome, coroutine_done = start_coroutine(loop_thread, coroutine_invoker)
+        pace = threading.Event()   # never set: waits below only pace the schedule
+        for index, sig in ((0, signal.SIGKILL), (1, signal.SIGTERM)):
+            pace.wait(max(0.0, started + SOAK_SECONDS * (index + 1) / 3.0 - time.time()))
+            restart_began = time.time()
+            services[index] = lab.restart(services[index], sig)
+            restarts.append(round(time.time() - restart_began, 2))
+        for worker in workers:
+            worker.join(SOAK_SECONDS + 30)
+        assert coroutine_done.wait(SOAK_SECONDS + 30), 'the coroutine never finished'
+        finished = tally.wait_all(2 * timeout + 10)
+    finally:
+        loop_thread.stop()
+
+    counts = tally.counts()
+    elapsed = time.time() - started
+    fault_report('zmq: soak, 8 threads and a coroutine, services restarted twice', counts,
+                 transport='zmq', timeout=timeout, soak_seconds=SOAK_SECONDS,
+                 calls_per_second=int(counts['sent'] / elapsed),
+                 restart_seconds=restarts, auto_retry=False)
+    assert not [worker.name for worker in workers if worker.is_alive()]
+    assert not isinstance(outcome[0], Exception), outcome
+    assert not problems, problems
+    assert finished, counts
+    tally.assert_exactly_once()
+    assert counts['answered'] + counts['timed_out'] == counts['sent'], counts
+    for key, result in tally.of('answered').items():
+        assert result == {'t': key[0], 'i': key[1]}, (key, result)
+    assert len(connection) == 0
+
+
+@pytest.mark.timeout(60)
+def test_invoke_racing_close_and_set_connections_completes_every_call(lab, fault_report):
+    from toto.zmqworkerconnection import ZMQWorkerConnection
+    first, second = lab.zmq_service(), lab.zmq_service()
+    choices = [[first.address], [second.address], [first.address, second.address], []]
+    rounds, invokers = 6, 3
+    loop_thread = LoopThread(name='race-loop')
+    tallies, problems, change_times = [], [], []
+
+    def race(connection, tally, stop):
+        def invoke_loop(name):
+            window, i = Window(16), 0
+            while not stop.is_set():
+                if not window.acquire(5):
+                    problems.append('%s: calls in flight never completed' % name)
+                    return
+                key = (name, i)
+                count = tally.callback(key)
+
+                def done(result, count=count, window=window):
+                    count(result)
+                    window.release()
+                try:
+                    connection.invoke('echo', {'i': i}, callback=done)
+                except Exception as error:  # must not happen, closed or not
+                    tally.unsent(key, error)
+                    problems.append('%s: invoke raised %r' % (name, error))
+                    window.release()
+                i += 1
+
+        def change_loop():
+            i = 0
+            while not stop.is_set():
+                began = time.time()
+                try:
+                    if i % 3 == 0:
+                        connection.set_connections(choices[i % len(choices)])
+                    elif i % 3 == 1:
+                        connection.add_connection(first.address)
+                    else:
+                        connection.remove_connection(second.address)
+                except RuntimeError as error:
+                    if not connection._closed:
+                        problems.append('connection change raised %r' % (error,))
+                    stop.wait(0.001)  # closed: keep poking at it, gently
+                except Exception as error:
+                    problems.append('connection change raised %r' % (error,))
+                change_times.append(time.time() - began)
+                try:
+                    len(connection)
+                    _ = connection.active_connections
+                except Exception as error:
+                    problems.append('reading the connection raised %r' % (error,))
+                i += 1
+
+        @gen.coroutine
+        def loop_invoker():
+            i = 0
+            while not stop.is_set():
+                connection.invoke('echo', {'i': i},
+                                  callback=tally.callback(('loop', id(stop), i)))
+                i += 1
+                if i % 8 == 0:
+                    yield gen.sleep(0.001)
+
+        threads = [threading.Thread(target=invoke_loop, args=('thread-%d' % index,))
+                   for index in range(invokers)]
+        threads.append(threading.Thread(target=change_loop))
+        for thread in threads:
+            thread.daemon = True
+            thread.start()
+        outcome, loop_done = start_coroutine(loop_thread, loop_invoker)
+        return threads, loop_done
+
+    with ErrorCapture() as errors:
+        try:
+            for round_index in range(rounds):
+                connection = ZMQWorkerConnection([first.address, second.address],
+                                                 timeout=1.0)
+                tally, stop = Tally(), threading.Event()
+                tallies.append(tally)
+                threads, loop_done = race(connection, tally, stop)
+                tally.wait_count(20 + 20 * round_index, 10)
+                closer = threading.Thread(target=connection.close)
+                closer.start()
+                closer.join(10)
+                assert not closer.is_alive(), 'close() hung'
+                assert not connection._thread.is_alive(), 'the I/O thread outlived close()'
+                tally.wait_count(20, 5, category='closed')
+                stop.set()
+                for thread in threads:
+                    thread.join(10)
+                assert loop_done.wait(10)
+                hung = [thread.name for thread in threads if thread.is_alive()]
+                assert not hung, 'threads still running (a connection change hung?): %r' % hung
+                tally.wait_all(5)
+        finally:
+            loop_thread.stop()
+
+    counts = dict((name, sum(t.counts()[name] for t in tallies))
+                  for name in tallies[0].counts())
+    fault_report('zmq: invoke() racing close() and set_connections()', counts,
+                 transport='zmq', rounds=rounds,
+                 slowest_change=round(max(change_times), 3) if change_times else None)
+    for tally in tallies:
+        tally.assert_exactly_once()
+    assert not problems, problems[:5]
+    assert not errors.messages(), errors.messages()[:5]
+    assert counts['lost'] == 0 and counts['duplicates'] == 0, counts
+    assert counts['closed'] > 0, counts
+    for tally in tallies:
+        for key, results in tally.results.items():
+            assert classify(results[0]) in ('answered', 'timed_out', 'closed'), results
+            if classify(results[0]) == 'answered':
+                assert results[0] == {'i': key[-1]}
+    assert CLOSED_RESULT == {'error': 'closed'}
+    assert max(change_times) < 5.0, 'a connection change took %.1f s' % max(change_times)
