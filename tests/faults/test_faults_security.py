@@ -1,0 +1,314 @@
+"""Security: CURVE, the json safe mode, the exposure warning, size limits and TLS.
+
+Every worker here is a real TotoWorkerService or TotoHTTPWorkerService process; keys and
+certificates are made by the test.
+"""
+
+import json
+import os
+import pickle
+import shutil
+import sys
+import time
+
+import pytest
+from faultkit import (EXPOSURE_WARNING, Failure, Relay, Tally, make_self_signed_certificate,
+                      pickled_call, raw_request, zmq_call)
+from support import free_port
+
+#: Text that must never cross the wire in clear once CURVE is on.
+MARKER = u'toto-plaintext-marker-5b0f3c'
+
+
+class CreateFile(object):
+    """Unpickling this runs ``open(path, 'w')``: it creates the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def make_curve_certificates(directory):
+    """Server, client and intruder key pairs, and a folder authorising only the client."""
+    import zmq.auth
+    certificates = os.path.join(directory, 'certificates')
+    authorized = os.path.join(directory, 'authorized')
+    os.mkdir(certificates)
+    os.mkdir(authorized)
+    keys = {}
+    for name in ('server', 'client', 'intruder'):
+        keys[name] = zmq.auth.create_certificates(certificates, name)  # (public, secret)
+    shutil.copy(keys['client'][0], authorized)
+    return keys, authorized
+
+
+def z85_text(certificate):
+    import zmq.auth
+    public, secret = zmq.auth.load_certificate(certificate)
+    return (secret or public).decode('ascii')
+
+
+@pytest.mark.timeout(40)
+def test_curve_answers_authorised_clients_only_and_encrypts_the_wire(
+        lab, fault_report, shared_options):
+    import zmq
+    if not zmq.has('curve'):
+        pytest.skip('libzmq without CURVE')
+    from toto.workerconnection import WorkerConnection
+    keys, authorized = make_curve_certificates(lab.directory)
+    server_public, server_secret = keys['server']
+    client = (server_public, keys['client'][0], keys['client'][1])
+    port = free_port()
+    service = lab.zmq_service(port=port, bind='tcp://*:%d' % port, probe={'curve': client},
+                              args=['--curve_secret_key=' + server_secret,
+                                    '--curve_authorized_keys=' + authorized])
+    plain_service = lab.zmq_service()
+    curve_relay, plain_relay = Relay(port), Relay(int(plain_service.address.rsplit(':', 1)[1]))
+    tally = Tally()
+    try:
+        authorised = lab.connect(curve_relay.address, timeout=2.0, curve=client)
+        intruder = lab.connect(service.address, timeout=0.5, curve=(
+            server_public, keys['intruder'][0], keys['intruder'][1]))
+        wrong_server_key = lab.connect(service.address, timeout=0.5, curve=(
+            keys['intruder'][0], keys['client'][0], keys['client'][1]))
+        plain = lab.connect(service.address, timeout=0.5)
+        in_clear = lab.connect(plain_relay.address, timeout=2.0)
+        for n in range(3):
+            for name, connection in (('intruder', intruder), ('plain', plain),
+                                     ('wrong server key', wrong_server_key),
+                                     ('authorised', authorised), ('in clear', in_clear)):
+                connection.invoke('echo', {'secret': MARKER, 'n': n},
+                                  callback=tally.callback((name, n)))
+        finished = tally.wait_all(10)
+
+        # The options path: --worker_curve_* reach WorkerConnection.instance() (Z85 text).
+        shared_options.parse_command_line([
+            'client', '--worker_address=' + service.address, '--worker_timeout=2',
+            '--worker_curve_server_key=' + z85_text(server_public),
+            '--worker_curve_public_key=' + z85_text(keys['client'][0]),
+            '--worker_curve_secret_key=' + z85_text(keys['client'][1])], final=False)
+        from_options = zmq_call(WorkerConnection.instance(), 'echo', {'n': 'options'})
+        encrypted, clear = curve_relay.captured(), plain_relay.captured()
+    finally:
+        curve_relay.close()
+        plain_relay.close()
+
+    counts = tally.counts()
+    fault_report('zmq: CURVE, authorised client, intruder and plain clients', counts,
+                 transport='zmq', encrypted_bytes=len(encrypted), clear_bytes=len(clear))
+    assert finished, counts
+    tally.assert_exactly_once()
+    marker = MARKER.encode('ascii')
+    for n in range(3):
+        assert tally.first(('authorised', n)) == {'secret': MARKER, 'n': n}
+        assert tally.first(('in clear', n)) == {'secret': MARKER, 'n': n}
+        for name in ('intruder', 'plain', 'wrong server key'):
+            assert tally.first((name, n)) == {'error': 'timeout'}, (name, tally.first((name, n)))
+    assert counts['answered'] == 6 and counts['timed_out'] == 9, counts
+    assert from_options == {'n': 'options'}
+    assert len(encrypted) > 3 * len(marker), 'the CURVE calls did not cross the relay'
+    assert marker not in encrypted, 'CURVE traffic carries the parameters in clear'
+    assert marker in clear, 'the relay missed the plain traffic: the check proves nothing'
+    assert EXPOSURE_WARNING not in service.output(), 'CURVE protects a public bind address'
+
+
+@pytest.mark.timeout(30)
+def test_json_safe_mode_works_and_never_unpickles(lab, fault_report, shared_options):
+    from toto.workerconnection import WorkerConnection
+    json_zmq = lab.zmq_service(args=['--serialization_module=json'],
+                               probe={'serialization': json})
+    json_http = lab.http_service(args=['--serialization_module=json'],
+                                 probe={'serialization': json,
+                                        'serialization_mime': 'application/json'})
+    pickle_zmq = lab.zmq_service()
+    evil = lab.path('evil-%s')
+    parameters = {'text': u'h\xe9llo \u2603', 'list': [1, 2.5, None], 'nested': {'a': True}}
+
+    # The payload works: loading it here creates the file (then it is removed again).
+    pickle.loads(pickled_call('echo', {'x': CreateFile(evil % 'control')}))
+    assert os.path.exists(evil % 'control')
+    os.remove(evil % 'control')
+
+    # zmq: --worker_serialization_module=json against --serialization_module=json.
+    shared_options.parse_command_line([
+        'client', '--worker_address=' + json_zmq.address, '--worker_timeout=2',
+        '--worker_serialization_module=json'], final=False)
+    zmq_answer = zmq_call(WorkerConnection.instance(), 'echo', parameters)
+    zmq_dealer = lab.raw_dealer(json_zmq.address)
+    zmq_refusal = raw_request(zmq_dealer, [b'', b'evil', pickled_call(
+        'echo', {'x': CreateFile(evil % 'zmq')})])
+    zmq_after = zmq_call(WorkerConnection.instance(), 'pid')
+
+    # http: the same with --worker_transport=http and a json Content-Type.
+    shared_options.parse_command_line([
+        'client', '--worker_transport=http', '--worker_address=' + json_http.address,
+        '--worker_serialization_mime=application/json'], final=False)
+    http_answer = lab.http(lambda: WorkerConnection.instance().invoke('echo', parameters))
+
+    def post_pickle():
+        from tornado.httpclient import AsyncHTTPClient
+        return AsyncHTTPClient().fetch(
+            json_http.address, method='POST', raise_error=False, request_timeout=5.0,
+            headers={'Content-Type': 'application/pickle'},
+            body=pickled_call('echo', {'x': CreateFile(evil % 'http')}))
+    http_refusal = lab.http(post_pickle)
+    http_after = lab.http(lambda: WorkerConnection.instance().invoke('pid', {}))
+
+    # The contrast: a pickle worker runs whatever the payload says.
+    pickle_answer = raw_request(lab.raw_dealer(pickle_zmq.address), [b'', b'evil', pickled_call(
+        'echo', {'x': CreateFile(evil % 'pickle worker')})])
+
+    fault_report('json safe mode: json calls work, pickled payloads are refused',
+                 {'sent': 6, 'answered': 4, 'errors': 2}, transport='zmq+http')
+    assert zmq_answer == parameters
+    assert http_answer == parameters
+    assert zmq_refusal is not None and zmq_refusal[:2] == [b'', b'evil']
+    assert json.loads(zmq_refusal[2].decode('utf-8'))['error']['code'] == 1000
+    assert http_refusal.code == 400
+    assert json.loads(http_refusal.body.decode('utf-8'))['error']['code'] == 1000
+    assert zmq_after == {'pid': json_zmq.first_answer['pid']}
+    assert http_after == {'pid': json_http.first_answer['pid']}
+    assert not os.path.exists(evil % 'zmq'), 'the json zmq worker unpickled the payload'
+    assert not os.path.exists(evil % 'http'), 'the json http worker unpickled the payload'
+    assert pickle_answer is not None
+    assert os.path.exists(evil % 'pickle worker'), 'the contrast: a pickle worker unpickles'
+
+
+@pytest.mark.timeout(30)
+def test_exposure_warning_logged_once_for_public_pickle_workers_only(lab, fault_report):
+    exposed_port, exposed_json_port = free_port(), free_port()
+    exposed = lab.zmq_service(port=exposed_port, bind='tcp://*:%d' % exposed_port)
+    exposed_json = lab.zmq_service(port=exposed_json_port, bind='tcp://*:%d' % exposed_json_port,
+                                   args=['--serialization_module=json'],
+                                   probe={'serialization': json})
+    loopback = lab.zmq_service()
+    http_exposed = lab.http_service(host='')
+    http_loopback = lab.http_service()
+    # A few more calls to the exposed workers: the warning stays at one.
+    exposed_connection = lab.connect(exposed.address, timeout=2.0)
+    for n in range(3):
+        assert zmq_call(exposed_connection, 'echo', {'n': n}) == {'n': n}
+
+    warnings = dict((service.name, service.output().count(EXPOSURE_WARNING))
+                    for service in (exposed, exposed_json, loopback, http_exposed,
+                                    http_loopback))
+    fault_report('exposure warning: pickle on a public address without CURVE',
+                 {'sent': 3, 'answered': 3}, warnings=warnings)
+    assert warnings == {exposed.name: 1, exposed_json.name: 0, loopback.name: 0,
+                        http_exposed.name: 1, http_loopback.name: 0}, lab.logs()
+
+
+@pytest.mark.timeout(30)
+def test_oversize_calls_are_refused_and_the_workers_keep_serving(lab, fault_report,
+                                                                 shared_options):
+    from toto.httpworkerconnection import HTTPWorkerConnection
+    assert shared_options.max_message_size == 64 * 1024 * 1024, 'the default limit'
+    zmq_service = lab.zmq_service(args=['--max_message_size=1000'])
+    http_service = lab.http_service(args=['--max_message_size=1000'])
+    big = {'blob': 'x' * 5000}
+    tally = Tally()
+
+    connection = lab.connect(zmq_service.address, timeout=0.5)
+    for n in range(2):
+        tally.register(('zmq oversize', n))
+        tally.complete(('zmq oversize', n), zmq_call(connection, 'echo', big, timeout=0.5))
+        # The router dropped the connection; the client reconnects by itself.
+        tally.register(('zmq normal', n))
+        tally.complete(('zmq normal', n), zmq_call(connection, 'pid', timeout=2.0))
+
+    http_connection = HTTPWorkerConnection(http_service.address, timeout=2.0)
+    slowest_refusal = 0.0
+    for n in range(2):
+        started = time.time()
+        try:
+            lab.http(lambda n=n: tally.future(('http oversize', n),
+                                              http_connection.invoke('echo', big)))
+        except Exception:
+            pass  # counted by the tally
+        slowest_refusal = max(slowest_refusal, time.time() - started)
+        lab.http(lambda n=n: tally.future(('http normal', n),
+                                          http_connection.invoke('pid', {})))
+
+    def post_oversize():
+        from tornado.httpclient import AsyncHTTPClient
+        return AsyncHTTPClient().fetch(http_service.address, method='POST', raise_error=False,
+                                       request_timeout=5.0, body=pickled_call('echo', big))
+    raw_refusal = lab.http(post_oversize)
+    tally.wait_all(5)
+
+    counts = tally.counts()
+    fault_report('limits: oversize calls refused (max_message_size=1000)', counts,
+                 transport='zmq+http', http_status=raw_refusal.code,
+                 http_body_bytes=len(raw_refusal.body or b''))
+    tally.assert_exactly_once()
+    for n in range(2):
+        assert tally.first(('zmq oversize', n)) == {'error': 'timeout'}
+        assert tally.first(('zmq normal', n)) == {'pid': zmq_service.first_answer['pid']}
+        assert tally.first(('http normal', n)) == {'pid': http_service.first_answer['pid']}
+    assert slowest_refusal < 1.5, 'an oversize http call took %.1f s' % slowest_refusal
+    for n in range(2):
+        refusal = tally.first(('http oversize', n))
+        # The server refuses with a bare "400 Bad Request" (status %d, %d body bytes here):
+        # the caller must see a failure, not a result that looks like a success.
+        assert isinstance(refusal, Failure) or (
+            isinstance(refusal, dict) and 'error' in refusal), (
+            'a refused oversize http call completed with %r (HTTP %d, %d body bytes): the '
+            'same as an acknowledged @asynchronous call' % (
+                refusal, raw_refusal.code, len(raw_refusal.body or b'')))
+    assert zmq_service.is_running() and http_service.is_running()
+
+
+@pytest.mark.timeout(30)
+def test_https_worker_with_a_self_signed_certificate(lab, fault_report, shared_options):
+    from toto.exceptions import TotoException
+    from toto.httpworkerconnection import HTTPWorkerConnection
+    from toto.workerconnection import WorkerConnection
+    made = make_self_signed_certificate(lab.directory)
+    if made is None:
+        pytest.skip('neither the cryptography package nor the openssl command is available')
+    certificate, key = made
+    # Python 2.7's ssl.match_hostname matches no IP address (it needs the ipaddress
+    # module): call the worker by name there; the certificate names both.
+    hostname = 'localhost' if sys.version_info[0] == 2 else '127.0.0.1'
+    service = lab.http_service(https=True, hostname=hostname,
+                               args=['--http_worker_certfile=' + certificate,
+                                     '--http_worker_keyfile=' + key])
+    pid = service.first_answer['pid']
+    assert service.address.startswith('https://')
+    tally = Tally()
+
+    trusted = HTTPWorkerConnection(service.address, timeout=2.0)
+    trusted.configure_tls(ca_file=certificate)
+    default = HTTPWorkerConnection(service.address, timeout=2.0)
+    unverified = HTTPWorkerConnection(service.address, timeout=2.0)
+    unverified.configure_tls(validate_cert=False)
+    cleartext = HTTPWorkerConnection(service.address.replace('https:', 'http:'), timeout=2.0)
+    shared_options.parse_command_line([
+        'client', '--worker_transport=http', '--worker_address=' + service.address,
+        '--worker_ca_file=' + certificate], final=False)
+    from_options = WorkerConnection.instance()
+
+    def calls():
+        for name, connection in (('trusted', trusted), ('default CAs', default),
+                                 ('unverified', unverified), ('options', from_options),
+                                 ('http to https', cleartext)):
+            tally.future(name, connection.invoke('pid', {}))
+    lab.http(calls)
+    finished = tally.wait_all(10)
+
+    counts = tally.counts()
+    fault_report('tls: https worker with a self-signed certificate', counts,
+                 transport='http')
+    assert finished, counts
+    tally.assert_exactly_once()
+    assert tally.first('trusted') == {'pid': pid}
+    assert tally.first('unverified') == {'pid': pid}
+    assert tally.first('options') == {'pid': pid}
+    for name in ('default CAs', 'http to https'):
+        failure = tally.first(name)
+        assert isinstance(failure, Failure), (name, failure)
+        assert not isinstance(failure.error, TotoException), (name, failure)
+        assert max(tally.latencies([name])) < 2.0, '%s: not a prompt failure' % name
+    assert service.is_running()
