@@ -106,7 +106,7 @@ async def zmq_loop(ctx):
         connection.close()
         await raw.close()
     return [Row('zmq_throughput_loop',
-                'zmq throughput, %d in flight, await on the app loop' % args.in_flight,
+                'zmq throughput, %d in flight, await on loop' % args.in_flight,
                 'calls/s', values['ours'], values['raw'], ('ratio>=', 0.8),
                 group='zmq-throughput', short='await on loop')]
 
@@ -135,7 +135,7 @@ async def zmq_thread(ctx):
         connection.close()
         await raw.close()
     return [Row('zmq_throughput_thread',
-                'zmq throughput, %d in flight, callbacks, plain thread' % args.in_flight,
+                'zmq throughput, %d in flight, thread callbacks' % args.in_flight,
                 'calls/s', values['ours'], values['raw'], ('ratio>=', 0.6),
                 group='zmq-throughput', short='thread callbacks')]
 
@@ -171,10 +171,10 @@ async def zmq_latency(ctx):
         connection.close()
         await raw.close()
     return [
-        Row('zmq_latency_median', 'zmq latency, one call at a time, median', 'us',
+        Row('zmq_latency_median', 'zmq latency, one at a time, median', 'us',
             stats['ours']['median'], stats['raw']['median'], ('ratio<=', 1.3), higher=False,
             group='zmq-latency', short='median'),
-        Row('zmq_latency_p99', 'zmq latency, one call at a time, p99', 'us',
+        Row('zmq_latency_p99', 'zmq latency, one at a time, p99', 'us',
             stats['ours']['p99'], stats['raw']['p99'], ('ratio<=', 1.3), higher=False,
             group='zmq-latency', short='p99'),
     ]
@@ -226,15 +226,15 @@ async def http(ctx):
             stats = await _latency_rounds(ctx, label, ours, raw.echo, args.http_latency_calls)
             prefix = 'http_%s' % kind
             rows += [
-                Row(prefix + '_throughput', 'http throughput, %d in flight (%s)'
-                    % (args.http_in_flight, description), 'calls/s', values['ours'],
+                Row(prefix + '_throughput', 'http throughput, %d in flight, %s'
+                    % (args.http_in_flight, kind), 'calls/s', values['ours'],
                     values['raw'], ('ratio>=', 0.95), group='http-throughput',
                     short=description.replace('tornado ', '').replace(', ', '\n')),
-                Row(prefix + '_latency_median', 'http latency, one at a time, median (%s)'
+                Row(prefix + '_latency_median', 'http latency, one at a time, median, %s'
                     % kind, 'us', stats['ours']['median'], stats['raw']['median'],
                     ('ratio<=', 1 / 0.95), higher=False, group='http-latency',
                     short='%s median' % kind),
-                Row(prefix + '_latency_p99', 'http latency, one at a time, p99 (%s)' % kind,
+                Row(prefix + '_latency_p99', 'http latency, one at a time, p99, %s' % kind,
                     'us', stats['ours']['p99'], stats['raw']['p99'], None, higher=False,
                     group='http-latency', short='%s p99' % kind),
             ]
@@ -274,8 +274,8 @@ async def processes(ctx):
         for connection in connections.values():
             connection.close()
     return [Row('processes_scaling',
-                '%d worker processes vs 1, CPU-bound ~2 ms method (ours=%d, raw=1)'
-                % (args.cpu_processes, args.cpu_processes),
+                'worker processes, ~2 ms CPU method: %d (ours) vs 1 (raw)'
+                % args.cpu_processes,
                 'calls/s', values['ours'], values['raw'], ('ratio>=', 1.8),
                 extra={'processes_answering': {'one': len(pids['one']),
                                                'many': len(pids['many'])}})]
@@ -398,7 +398,7 @@ async def memory(ctx):
             % (result['rss_after_warmup_kib'], result['rss_at_end_kib'],
                result['calls_per_second']))
     return [
-        Row('memory_rss_growth', 'memory: RSS growth over %d calls after warm-up'
+        Row('memory_rss_growth', 'memory: RSS growth over %d calls'
             % args.memory_calls, 'MB', [result['rss_growth_mb']], None, ('ours<', 5.0),
             higher=False, extra=result),
         Row('memory_pending_at_end', 'memory: len(conn) after %d calls' % args.memory_calls,

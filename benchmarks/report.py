@@ -31,10 +31,14 @@ class Row(object):
     def summary(self):
         ours = statistics.median(self.ours)
         raw = statistics.median(self.raw) if self.raw else None
-        ratio = ours / raw if raw else None
+        ratio_of_medians = ours / raw if raw else None
         round_ratios = None
-        if self.raw and len(self.raw) == len(self.ours):
-            round_ratios = [o / r if r else None for o, r in zip(self.ours, self.raw)]
+        ratio = ratio_of_medians
+        if self.raw and len(self.raw) == len(self.ours) and all(self.raw):
+            # Each round's two numbers were taken back to back: the median of
+            # the per-round ratios shrugs off load that comes and goes.
+            round_ratios = [o / r for o, r in zip(self.ours, self.raw)]
+            ratio = statistics.median(round_ratios)
         return {
             'title': self.title,
             'unit': self.unit,
@@ -48,6 +52,7 @@ class Row(object):
             'raw_min': min(self.raw) if self.raw else None,
             'raw_max': max(self.raw) if self.raw else None,
             'ratio': ratio,
+            'ratio_of_medians': ratio_of_medians,
             'round_ratios': round_ratios,
             'target': target_text(self.target),
             'meets_target': meets(self.target, ours, ratio),
@@ -106,15 +111,17 @@ def _number(value):
     return '{:.3g}'.format(value)
 
 
-def _span(values):
+def _span(values, form=None):
     if not values or len(values) < 2:
         return '-'
     low, high = min(values), max(values)
+    if form:
+        return '%s-%s' % (form % low, form % high)
     return '%s-%s' % (_number(low), _number(high))
 
 
 COLUMNS = ('measure', 'unit', 'ours', 'raw', 'ours/raw', 'target', 'ok',
-           'ours min-max', 'raw min-max')
+           'ours min-max', 'raw min-max', 'ratio min-max')
 
 
 def table_rows(measures):
@@ -127,7 +134,8 @@ def table_rows(measures):
                      summary['target'] or '-',
                      '-' if ok is None else ('yes' if ok else 'NO'),
                      _span(summary['rounds']['ours']),
-                     _span(summary['rounds']['raw'])))
+                     _span(summary['rounds']['raw']),
+                     _span(summary['round_ratios'], '%.2f')))
     return rows
 
 
