@@ -69,7 +69,7 @@ def test_zmq_worker_answers_garbage_with_errors_and_keeps_serving(lab, fault_rep
         assert errors[case]['code'] == 1000, (case, errors[case])
     for case, _ in ZMQ_UNFRAMED:
         assert answers[case] is None, (case, answers[case])
-    assert normal == [b'', b'g-30', pickle.dumps({'a': 1}, 2)]
+    assert normal[:2] == [b'', b'g-30'] and pickle.loads(normal[2]) == {'a': 1}
     assert following == {'pid': pid}, 'the same worker process still serves'
     assert service.is_running()
 
