@@ -88,9 +88,7 @@ def _invoke_once(method, parameters):
     except Exception as error:
         raise gen.Return(({'error': {'code': -1, 'value': str(error)}}, EXIT_TRANSPORT))
     finally:
-        close = getattr(connection, 'close', None)
-        if close is not None:
-            close()
+        connection.close()
     status = EXIT_OK
     if isinstance(result, dict) and 'error' in result:
         status = EXIT_TIMEOUT if result['error'] == 'timeout' else EXIT_ERROR_ANSWER

@@ -84,9 +84,7 @@ def _clear_instances():
         connections = list(_instances.values())
         _instances.clear()
     for connection in connections:
-        close = getattr(connection, 'close', None)
-        if close is not None:
-            close()
+        connection.close()
 
 
 def parse_addresses(address):
@@ -186,6 +184,13 @@ class WorkerConnection(object):
     def __len__(self):
         """The number of calls still waiting for an answer."""
         return 0
+
+    def close(self):
+        """Release what the connection holds (nothing here).
+
+        Defined on every connection so code written for either transport can
+        call it -- and so ``conn.close`` is never taken for a worker method.
+        """
 
     def log_error(self, error):
         """Log an error raised inside a result callback.

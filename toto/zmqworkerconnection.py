@@ -112,10 +112,33 @@ class _Call(object):
         self.queued = False
 
 
+class _Descriptor(object):
+    """A duplicate of a ZeroMQ socket's descriptor, for an IOLoop to watch.
+
+    ``IOLoop.close(all_fds=True)`` (Tornado's AsyncTestCase does it) closes
+    every watched descriptor; closing libzmq's own would abort the process.
+    The loop closes this duplicate instead, through :meth:`close`, which
+    also tells whether it is still ours to close.
+    """
+
+    __slots__ = ('fd',)
+
+    def __init__(self, socket):
+        self.fd = os.dup(socket.getsockopt(zmq.FD))
+
+    def fileno(self):
+        return self.fd
+
+    def close(self):
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+
 class _Link(object):
     """A ``DEALER`` socket connected to one worker address, on one IOLoop."""
 
-    __slots__ = ('address', 'socket', 'fd', 'retired_at', 'check_scheduled')
+    __slots__ = ('address', 'socket', 'descriptor', 'retired_at', 'check_scheduled')
 
     def __init__(self, context, loop, address, handler, curve=None):
         socket = context.socket(zmq.DEALER)
@@ -136,20 +159,15 @@ class _Link(object):
                                       % (address, error)), error)
         self.address = address
         self.socket = socket
-        # Watch a duplicate of ZeroMQ's descriptor: IOLoop.close(all_fds=True),
-        # as Tornado's AsyncTestCase does, closes every watched descriptor,
-        # and closing libzmq's own would abort the process.
-        self.fd = os.dup(socket.getsockopt(zmq.FD))
+        self.descriptor = _Descriptor(socket)
         self.retired_at = None
         self.check_scheduled = False
-        loop.add_handler(self.fd, lambda fd, events: handler(self), IOLoop.READ)
+        loop.add_handler(self.descriptor, lambda fd, events: handler(self), IOLoop.READ)
 
     def close(self, loop):
         if not _loop_closed(loop):
-            # A closed loop may have closed the descriptor already, and its
-            # number may belong to someone else by now: leave it alone then.
-            loop.remove_handler(self.fd)
-            os.close(self.fd)
+            loop.remove_handler(self.descriptor)
+        self.descriptor.close()
         self.socket.close(0)
 
 
