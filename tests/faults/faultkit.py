@@ -208,6 +208,60 @@ class Tally(object):
         return counts
 
 
+class CompactTally(object):
+    """Accounting for very many calls (the soak): one byte per call, numbered from 0.
+
+    ``register()`` numbers a new call; ``complete(number, category)`` counts its
+    completion.  A call completed twice is a duplicate, one never completed is lost.
+    """
+
+    def __init__(self, capacity):
+        self._completions = bytearray(capacity)
+        self._lock = threading.Condition()
+        self._sent = 0
+        self._completed = 0
+        self.categories = dict((category, 0) for category in CATEGORIES)
+        self.samples = []   # a few unexpected results, for the failure message
+
+    def register(self):
+        with self._lock:
+            number = self._sent
+            self._sent += 1
+            return number
+
+    def complete(self, number, category, result=None):
+        with self._lock:
+            seen = self._completions[number]
+            if seen < 255:
+                self._completions[number] = seen + 1
+            if seen == 0:
+                self._completed += 1
+                self.categories[category] += 1
+                self._lock.notify_all()
+            if category not in ('answered', 'timed_out') and len(self.samples) < 5:
+                self.samples.append((number, result))
+
+    def wait_all(self, timeout):
+        deadline = time.time() + timeout
+        with self._lock:
+            while self._completed < self._sent:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(min(remaining, 0.5))
+            return True
+
+    def counts(self):
+        with self._lock:
+            done = self._completions[:self._sent]
+            counts = dict(self.categories)
+            counts['sent'] = self._sent
+            counts['lost'] = done.count(b'\x00')
+            counts['duplicates'] = self._sent - counts['lost'] - done.count(b'\x01')
+            counts['raised'] = 0
+            return counts
+
+
 # -- the report the docs show ---------------------------------------------------------------
 
 def write_report_line(record):

@@ -1,7 +1,8 @@
 """Load faults: 10,000 calls half answered, a soak with restarts, and calls racing close().
 
 ``TOTO_SOAK_SECONDS`` sets how long the soak runs (default 8 s; the 60 s soak is run by
-hand) and ``TOTO_SOAK_MAX_CALLS`` bounds how many calls it makes.
+hand) and ``TOTO_SOAK_MAX_CALLS`` bounds how many calls it makes (default 2,000,000;
+the soak keeps one byte of accounting per call).
 """
 
 import gc
@@ -11,12 +12,13 @@ import threading
 import time
 
 import pytest
-from faultkit import CLOSED_RESULT, ErrorCapture, Tally, classify, pids_answering
+from faultkit import (CLOSED_RESULT, TIMEOUT_RESULT, CompactTally, ErrorCapture, Tally,
+                      classify, pids_answering)
 from support import LoopThread, wait_until
 from tornado import gen
 
 SOAK_SECONDS = float(os.environ.get('TOTO_SOAK_SECONDS') or 8.0)
-SOAK_MAX_CALLS = int(os.environ.get('TOTO_SOAK_MAX_CALLS') or 400000)
+SOAK_MAX_CALLS = int(os.environ.get('TOTO_SOAK_MAX_CALLS') or 2000000)
 
 
 def open_fds():
@@ -130,10 +132,19 @@ def test_soak_eight_threads_and_a_coroutine_through_two_restarts(lab, fault_repo
     connection = lab.connect([service.address for service in services], timeout=timeout,
                              auto_retry=False)
     pids_answering(connection, 2)
-    tally = Tally()
+    tally = CompactTally(per_invoker * (threads + 1))
     problems = []
     started = time.time()
     end = started + SOAK_SECONDS
+
+    def count(number, parameters, result):
+        if result == parameters:
+            tally.complete(number, 'answered')
+        elif result == TIMEOUT_RESULT:
+            tally.complete(number, 'timed_out')
+        else:   # an error, or somebody else's answer
+            tally.complete(number, classify(result) if classify(result) != 'answered'
+                           else 'errors', result)
 
     def invoker(thread_index):
         window = Window(window_size)
@@ -143,17 +154,17 @@ def test_soak_eight_threads_and_a_coroutine_through_two_restarts(lab, fault_repo
             if not window.acquire(2 * timeout + 5):
                 problems.append('thread %d: calls in flight never completed' % thread_index)
                 return
-            key = (thread_index, i)
-            count = tally.callback(key)
+            number, parameters = tally.register(), {'t': thread_index, 'i': i}
 
-            def done(result, count=count, window=window):
-                count(result)
+            def done(result, number=number, parameters=parameters, window=window):
+                count(number, parameters, result)
                 window.release()
             try:
-                connection.invoke('echo', {'t': thread_index, 'i': i}, callback=done)
-            except Exception as error:  # counted as a problem, never expected
-                tally.unsent(key, error)
+                connection.invoke('echo', parameters, callback=done)
+            except Exception as error:  # never expected
+                problems.append('thread %d: invoke raised %r' % (thread_index, error))
                 window.release()
+                return
 
     @gen.coroutine
     def coroutine_invoker():
@@ -161,8 +172,12 @@ def test_soak_eight_threads_and_a_coroutine_through_two_restarts(lab, fault_repo
         while time.time() < end and i < per_invoker:
             futures = []
             for _ in range(window_size):
-                futures.append(tally.future(('coroutine', i), connection.invoke(
-                    'echo', {'t': 'coroutine', 'i': i}, **{'await': True})))
+                number, parameters = tally.register(), {'t': 'coroutine', 'i': i}
+                future = connection.invoke('echo', parameters, **{'await': True})
+                future.add_done_callback(
+                    lambda done, number=number, parameters=parameters:
+                    count(number, parameters, done.result()))
+                futures.append(future)
                 i += 1
             yield futures
         raise gen.Return(i)
@@ -193,16 +208,14 @@ def test_soak_eight_threads_and_a_coroutine_through_two_restarts(lab, fault_repo
     elapsed = time.time() - started
     fault_report('zmq: soak, 8 threads and a coroutine, services restarted twice', counts,
                  transport='zmq', timeout=timeout, soak_seconds=SOAK_SECONDS,
-                 calls_per_second=int(counts['sent'] / elapsed),
-                 restart_seconds=restarts, auto_retry=False)
+                 calls_per_second=int(counts['sent'] / elapsed), restart_seconds=restarts,
+                 auto_retry=False, call_cap_reached=counts['sent'] >= SOAK_MAX_CALLS - 8)
     assert not [worker.name for worker in workers if worker.is_alive()]
     assert not isinstance(outcome[0], Exception), outcome
     assert not problems, problems
     assert finished, counts
-    tally.assert_exactly_once()
-    assert counts['answered'] + counts['timed_out'] == counts['sent'], counts
-    for key, result in tally.of('answered').items():
-        assert result == {'t': key[0], 'i': key[1]}, (key, result)
+    assert counts['lost'] == 0 and counts['duplicates'] == 0, counts
+    assert counts['answered'] + counts['timed_out'] == counts['sent'], (counts, tally.samples)
     assert len(connection) == 0
 
 
