@@ -122,8 +122,22 @@ def http_echo(connection):
 
 # -- drivers -----------------------------------------------------------------------------
 
+class Rate(float):
+    """Calls per second, with the client process's CPU time per call.
+
+    ``cpu_us`` is the CPU time of the whole client process (every thread,
+    libzmq's I/O thread included) per call, in microseconds.  It is much less
+    disturbed by other work on the machine than the rate is.
+    """
+
+    def __new__(cls, calls, elapsed, cpu):
+        rate = super(Rate, cls).__new__(cls, calls / elapsed)
+        rate.cpu_us = cpu / calls * 1e6
+        return rate
+
+
 async def throughput(call, calls, in_flight, check=check):
-    """Run ``calls`` calls with ``in_flight`` of them outstanding; return calls/s.
+    """Run ``calls`` calls with ``in_flight`` of them outstanding; return a :class:`Rate`.
 
     ``check`` is given every result (by default: it must be the echo).
     """
@@ -134,9 +148,11 @@ async def throughput(call, calls, in_flight, check=check):
             remaining[0] -= 1
             check(await call())
 
+    cpu = time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*[lane() for _ in range(max(1, min(in_flight, calls)))])
-    return calls / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    return Rate(calls, elapsed, time.process_time() - cpu)
 
 
 async def latencies(call, calls):
@@ -152,7 +168,7 @@ async def latencies(call, calls):
 
 
 def thread_callback_throughput(connection, calls, in_flight, timeout=300.0):
-    """Calls/s with callbacks, made from a new plain thread that runs no loop.
+    """Calls/s (a :class:`Rate`) with callbacks, from a new plain thread with no loop.
 
     The thread keeps ``in_flight`` calls outstanding with a semaphore the
     callbacks release; it blocks the calling thread until all are answered.
@@ -160,7 +176,7 @@ def thread_callback_throughput(connection, calls, in_flight, timeout=300.0):
     slots = threading.Semaphore(in_flight)
     finished = threading.Event()
     lock = threading.Lock()
-    state = {'answered': 0, 'bad': None, 'elapsed': None, 'error': None}
+    state = {'answered': 0, 'bad': None, 'elapsed': None, 'cpu': None, 'error': None}
 
     def on_answer(result):
         with lock:
@@ -169,14 +185,17 @@ def thread_callback_throughput(connection, calls, in_flight, timeout=300.0):
                 state['bad'] = result
             if state['answered'] == calls:
                 state['elapsed'] = time.perf_counter() - start[0]
+                state['cpu'] = time.process_time() - cpu[0]
                 finished.set()
         slots.release()
 
     start = [None]
+    cpu = [None]
 
     def submit_all():
         try:
             invoke = connection.invoke
+            cpu[0] = time.process_time()
             start[0] = time.perf_counter()
             for _ in range(calls):
                 slots.acquire()
@@ -196,4 +215,4 @@ def thread_callback_throughput(connection, calls, in_flight, timeout=300.0):
         raise state['error']
     if state['bad'] is not None:
         raise CallFailed('unexpected answer: %r' % (state['bad'],))
-    return calls / state['elapsed']
+    return Rate(calls, state['elapsed'], state['cpu'])

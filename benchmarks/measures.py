@@ -70,14 +70,36 @@ def _alternate(round_index, first, second):
 
 
 async def _paired_rounds(ctx, label, ours, raw):
-    """Run ``ours()`` and ``raw()`` (coroutines returning a number) in alternation."""
+    """Run ``ours()`` and ``raw()`` (coroutines returning a number) in alternation.
+
+    Returns the numbers by client, and under ``'cpu'`` the client CPU time per
+    call of each run, when the runs report it (a :class:`~benchmarks.clients.Rate`).
+    """
     values = {'ours': [], 'raw': []}
+    cpu = {'ours': [], 'raw': []}
     for index in range(ctx.args.rounds):
         for name, run in _alternate(index, ('ours', ours), ('raw', raw)):
-            values[name].append(await run())
-        ctx.log('  %s round %d: ours %.0f, raw %.0f'
-                % (label, index + 1, values['ours'][-1], values['raw'][-1]))
+            value = await run()
+            values[name].append(value)
+            cpu[name].append(getattr(value, 'cpu_us', None))
+        line = '  %s round %d: ours %.0f, raw %.0f' % (label, index + 1, values['ours'][-1],
+                                                    values['raw'][-1])
+        if cpu['ours'][-1] is not None:
+            line += ' (client CPU per call: ours %.1f us, raw %.1f us)' % (cpu['ours'][-1],
+                                                                         cpu['raw'][-1])
+        ctx.log(line)
+    if all(v is not None for v in cpu['ours'] + cpu['raw']):
+        values['cpu'] = cpu
     return values
+
+
+def _cpu_row(key, title, values, short):
+    """The client-CPU-per-call row that goes with a throughput row."""
+    cpu = values.get('cpu')
+    if cpu is None:
+        return []
+    return [Row(key, title, 'us CPU', cpu['ours'], cpu['raw'], None, higher=False,
+                group='cpu', short=short)]
 
 
 def _new_zmq_connection(address, **kwargs):
@@ -108,7 +130,9 @@ async def zmq_loop(ctx):
     return [Row('zmq_throughput_loop',
                 'zmq throughput, %d in flight, await on loop' % args.in_flight,
                 'calls/s', values['ours'], values['raw'], ('ratio>=', 0.8),
-                group='zmq-throughput', short='await on loop')]
+                group='zmq-throughput', short='await on loop')] + \
+        _cpu_row('zmq_cpu_loop', '  client CPU per call, await on loop', values,
+                 'zmq, await on loop')
 
 
 # -- 2. zmq throughput with callbacks from a plain thread -------------------------------
@@ -137,7 +161,9 @@ async def zmq_thread(ctx):
     return [Row('zmq_throughput_thread',
                 'zmq throughput, %d in flight, thread callbacks' % args.in_flight,
                 'calls/s', values['ours'], values['raw'], ('ratio>=', 0.6),
-                group='zmq-throughput', short='thread callbacks')]
+                group='zmq-throughput', short='thread callbacks')] + \
+        _cpu_row('zmq_cpu_thread', '  client CPU per call, thread callbacks', values,
+                 'zmq, thread callbacks')
 
 
 # -- 3. zmq latency -----------------------------------------------------------------------
@@ -230,6 +256,8 @@ async def http(ctx):
                     % (args.http_in_flight, kind), 'calls/s', values['ours'],
                     values['raw'], ('ratio>=', 0.95), group='http-throughput',
                     short=description.replace('tornado ', '').replace(', ', '\n')),
+            ] + _cpu_row(prefix + '_cpu', '  client CPU per call, %s' % kind, values,
+                         'http, %s' % kind) + [
                 Row(prefix + '_latency_median', 'http latency, one at a time, median, %s'
                     % kind, 'us', stats['ours']['median'], stats['raw']['median'],
                     ('ratio<=', 1 / 0.95), higher=False, group='http-latency',

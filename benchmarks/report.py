@@ -174,7 +174,9 @@ def write_json(path, document):
 PANELS = (('zmq-throughput', 'zmq throughput', 'calls per second (higher is better)'),
           ('http-throughput', 'http throughput', 'calls per second (higher is better)'),
           ('zmq-latency', 'zmq latency', 'microseconds per call (lower is better)'),
-          ('http-latency', 'http latency', 'microseconds per call (lower is better)'))
+          ('http-latency', 'http latency', 'microseconds per call (lower is better)'),
+          ('cpu', 'client CPU time per call, all threads (throughput runs)',
+           'CPU microseconds per call (lower is better)'))
 
 
 def write_chart(path, measures):

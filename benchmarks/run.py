@@ -95,6 +95,16 @@ def parse_args(argv=None):
     return args
 
 
+def cpu_pressure():
+    """The kernel's CPU pressure (share of time some task waited for a CPU), or None."""
+    try:
+        with open('/proc/pressure/cpu') as pressure:
+            fields = pressure.readline().split()
+    except (IOError, OSError):
+        return None
+    return dict((k, float(v)) for k, v in (f.split('=') for f in fields[1:]) if k != 'total')
+
+
 def _versions():
     import tornado
     import zmq
@@ -133,6 +143,7 @@ def main(argv=None):
 
     started = time.time()
     load_before = os.getloadavg()
+    pressure_before = cpu_pressure()
     rows, failures = asyncio.run(run_measures(args, log))
     measures = dict((row.key, row.summary()) for row in rows)
     document = {
@@ -142,6 +153,7 @@ def main(argv=None):
                                                                        else sys.argv[1:])),
                      seconds=round(time.time() - started, 1),
                      load_average_before=load_before, load_average_after=os.getloadavg(),
+                     cpu_pressure_before=pressure_before, cpu_pressure_after=cpu_pressure(),
                      options=dict((name, getattr(args, name)) for name in DEFAULTS),
                      quick=args.quick, measures_run=args.only),
         'measures': measures,
@@ -161,6 +173,10 @@ def main(argv=None):
     log('%.0f s in all; load average before %s, after %s'
         % (time.time() - started, ' '.join('%.2f' % v for v in load_before),
            ' '.join('%.2f' % v for v in os.getloadavg())))
+    pressure = document['meta']['cpu_pressure_after']
+    if pressure:
+        log('CPU pressure (%% of time a task waited for a CPU, 10 s / 60 s): %.0f / %.0f'
+            % (pressure['avg10'], pressure['avg60']))
     return 1 if failures else 0
 
 
