@@ -17,11 +17,13 @@ if sys.version_info[0] < 3:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Every measure the default run reports (the curl ones need pycurl).
-MEASURES = ['zmq_throughput_loop', 'zmq_throughput_thread', 'zmq_latency_median',
-            'zmq_latency_p99', 'http_simple_throughput', 'http_simple_latency_median',
-            'http_simple_latency_p99', 'processes_scaling', 'sweep_none_expired',
-            'sweep_some_expired', 'memory_rss_growth', 'memory_pending_at_end']
-CURL_MEASURES = ['http_curl_throughput', 'http_curl_latency_median', 'http_curl_latency_p99']
+MEASURES = ['zmq_throughput_loop', 'zmq_cpu_loop', 'zmq_throughput_thread', 'zmq_cpu_thread',
+            'zmq_latency_median', 'zmq_latency_p99', 'http_simple_throughput',
+            'http_simple_cpu', 'http_simple_latency_median', 'http_simple_latency_p99',
+            'processes_scaling', 'sweep_none_expired', 'sweep_some_expired',
+            'memory_rss_growth', 'memory_pending_at_end']
+CURL_MEASURES = ['http_curl_throughput', 'http_curl_cpu', 'http_curl_latency_median',
+                 'http_curl_latency_p99']
 # Measures compared with a baseline, so they have a raw number and a ratio.
 PAIRED = [name for name in MEASURES + CURL_MEASURES
           if not name.startswith(('sweep', 'memory'))]
