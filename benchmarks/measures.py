@@ -10,6 +10,7 @@ min-max over the rounds.
 import asyncio
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -273,15 +274,34 @@ async def http(ctx):
 
 # -- 7. worker processes -------------------------------------------------------------------
 
+def group_cpu_seconds(group):
+    """CPU seconds used so far by the live processes of process group ``group`` (Linux)."""
+    total = 0
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % pid) as stat:
+                fields = stat.read().rsplit(')', 1)[1].split()
+        except (IOError, OSError, IndexError):
+            continue
+        if int(fields[2]) == group:
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in ticks
+    return total / float(os.sysconf('SC_CLK_TCK'))
+
+
 async def processes(ctx):
     args = ctx.args
     one, many = ctx.workers([('toto', 1), ('toto', args.cpu_processes)])
+    services = {'one': one, 'many': many}
     connections = {'one': _new_zmq_connection(one.address),
                    'many': _new_zmq_connection(many.address)}
     pids = {'one': set(), 'many': set()}
+    cores = {'one': [], 'many': []}
 
     def runner(name):
         invoke = connections[name].invoke
+        group = services[name].process.pid  # the service leads its own process group
 
         def call():
             return invoke('burn', {}, await_=True)
@@ -291,22 +311,37 @@ async def processes(ctx):
                 raise clients.CallFailed('unexpected answer: %r' % (result,))
             pids[name].add(result['pid'])
 
-        return lambda: clients.throughput(call, args.cpu_calls, args.in_flight, check)
+        async def run():
+            used = group_cpu_seconds(group)
+            started = time.perf_counter()
+            rate = await clients.throughput(call, args.cpu_calls, args.in_flight, check)
+            # How many cores the service kept busy: with a CPU-bound method
+            # the scaling can only be as good as the cores left free.
+            cores[name].append((group_cpu_seconds(group) - used)
+                               / (time.perf_counter() - started))
+            return float(rate)
+
+        return run
 
     try:
         for name in ('one', 'many'):
             await runner(name)()
             pids[name].clear()
+            cores[name] = []
         values = await _paired_rounds(ctx, 'processes', runner('many'), runner('one'))
     finally:
         for connection in connections.values():
             connection.close()
+    ctx.log('  cores the service used per round: %d processes %s; 1 process %s'
+            % (args.cpu_processes, ' '.join('%.2f' % c for c in cores['many']),
+               ' '.join('%.2f' % c for c in cores['one'])))
     return [Row('processes_scaling',
                 'worker processes, ~2 ms CPU method: %d (ours) vs 1 (raw)'
                 % args.cpu_processes,
                 'calls/s', values['ours'], values['raw'], ('ratio>=', 1.8),
                 extra={'processes_answering': {'one': len(pids['one']),
-                                               'many': len(pids['many'])}})]
+                                               'many': len(pids['many'])},
+                       'service_cores_used': cores})]
 
 
 # -- 5. timeout sweep ----------------------------------------------------------------------
