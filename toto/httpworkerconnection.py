@@ -257,13 +257,17 @@ class HTTPWorkerConnection(WorkerConnection):
                                   request_timeout=limit, connect_timeout=limit,
                                   **self._tls)
             try:
-                response = yield AsyncHTTPClient().fetch(request, raise_error=False)
+                response = yield AsyncHTTPClient().fetch(request)
+            except HTTPError as error:
+                # An error status is still the worker's answer; 599 is
+                # Tornado's code for "no answer at all".
+                if error.code != 599 and error.response is not None:
+                    raise gen.Return(self._decode(error.response.body))
+                failure = error
             except Exception as error:
                 failure = error
             else:
-                if response.code != 599:
-                    raise gen.Return(self._decode(response.body))
-                failure = response.error or HTTPError(599)
+                raise gen.Return(self._decode(response.body))
             if attempt >= retries:
                 if _is_timeout(failure):
                     raise TotoException(-1, 'Timeout')
