@@ -65,42 +65,49 @@ class Context(object):
             worker.stop()
 
 
-def _alternate(round_index, first, second):
-    """The two clients of a round, the first one alternating between rounds."""
-    return (first, second) if round_index % 2 == 0 else (second, first)
+def _rotate(round_index, runs):
+    """The clients of a round in order: who goes first rotates from round to round."""
+    shift = round_index % len(runs)
+    return runs[shift:] + runs[:shift]
 
 
-async def _paired_rounds(ctx, label, ours, raw):
-    """Run ``ours()`` and ``raw()`` (coroutines returning a number) in alternation.
+async def _rounds(ctx, label, runs):
+    """Run each ``(name, run)`` of ``runs`` once a round, in rotating order.
 
-    Returns the numbers by client, and under ``'cpu'`` the client CPU time per
-    call of each run, when the runs report it (a :class:`~benchmarks.clients.Rate`).
+    ``run()`` is a coroutine returning a number.  Returns the numbers by
+    name, and under ``'cpu'`` the client CPU time per call of each run when
+    the runs report it (a :class:`~benchmarks.clients.Rate`).
     """
-    values = {'ours': [], 'raw': []}
-    cpu = {'ours': [], 'raw': []}
+    values = dict((name, []) for name, _ in runs)
+    cpu = dict((name, []) for name, _ in runs)
     for index in range(ctx.args.rounds):
-        for name, run in _alternate(index, ('ours', ours), ('raw', raw)):
+        for name, run in _rotate(index, runs):
             value = await run()
             values[name].append(value)
             cpu[name].append(getattr(value, 'cpu_us', None))
-        line = '  %s round %d: ours %.0f, raw %.0f' % (label, index + 1, values['ours'][-1],
-                                                    values['raw'][-1])
-        if cpu['ours'][-1] is not None:
-            line += ' (client CPU per call: ours %.1f us, raw %.1f us)' % (cpu['ours'][-1],
-                                                                         cpu['raw'][-1])
+        line = '  %s round %d: %s' % (label, index + 1, ', '.join(
+            '%s %.0f' % (name, values[name][-1]) for name, _ in runs))
+        if all(cpu[name][-1] is not None for name, _ in runs):
+            line += ' (client CPU per call: %s)' % ', '.join(
+                '%s %.1f us' % (name, cpu[name][-1]) for name, _ in runs)
         ctx.log(line)
-    if all(v is not None for v in cpu['ours'] + cpu['raw']):
+    if all(v is not None for name in cpu for v in cpu[name]):
         values['cpu'] = cpu
     return values
 
 
-def _cpu_row(key, title, values, short):
+async def _paired_rounds(ctx, label, ours, raw):
+    """:func:`_rounds` for the usual pair, ``ours`` and ``raw``."""
+    return await _rounds(ctx, label, [('ours', ours), ('raw', raw)])
+
+
+def _cpu_row(key, title, values, short, baseline='raw'):
     """The client-CPU-per-call row that goes with a throughput row."""
     cpu = values.get('cpu')
     if cpu is None:
         return []
-    return [Row(key, title, 'us CPU', cpu['ours'], cpu['raw'], None, higher=False,
-                group='cpu', short=short)]
+    return [Row(key, title, 'us CPU', cpu['ours'], cpu[baseline], None, higher=False,
+                group='cpu' if baseline == 'raw' else None, short=short)]
 
 
 def _new_zmq_connection(address, **kwargs):
@@ -115,25 +122,31 @@ async def zmq_loop(ctx):
     args = ctx.args
     address = ctx.worker('zmq').address
     raw = clients.RawZMQClient(address)
+    fast = clients.FastRawZMQClient(address)
     connection = _new_zmq_connection(address)
     ours = clients.zmq_echo(connection)
     try:
         warm = min(args.calls, 2000)
-        await clients.throughput(raw.echo, warm, args.in_flight)
-        await clients.throughput(ours, warm, args.in_flight)
-        values = await _paired_rounds(
-            ctx, 'zmq loop',
-            lambda: clients.throughput(ours, args.calls, args.in_flight),
-            lambda: clients.throughput(raw.echo, args.calls, args.in_flight))
+        for call in (raw.echo, fast.echo, ours):
+            await clients.throughput(call, warm, args.in_flight)
+        values = await _rounds(ctx, 'zmq loop', [
+            ('ours', lambda: clients.throughput(ours, args.calls, args.in_flight)),
+            ('raw', lambda: clients.throughput(raw.echo, args.calls, args.in_flight)),
+            ('fast', lambda: clients.throughput(fast.echo, args.calls, args.in_flight))])
     finally:
         connection.close()
         await raw.close()
+        await fast.close()
     return [Row('zmq_throughput_loop',
                 'zmq throughput, %d in flight, await on loop' % args.in_flight,
                 'calls/s', values['ours'], values['raw'], ('ratio>=', 0.8),
                 group='zmq-throughput', short='await on loop')] + \
         _cpu_row('zmq_cpu_loop', '  client CPU per call, await on loop', values,
-                 'zmq, await on loop')
+                 'zmq, await on loop') + \
+        [Row('zmq_throughput_loop_fast', '  same, raw = fast raw reference (no target)',
+             'calls/s', values['ours'], values['fast'], None)] + \
+        _cpu_row('zmq_cpu_loop_fast', '  client CPU per call, raw = fast raw reference',
+                 values, None, baseline='fast')
 
 
 # -- 2. zmq throughput with callbacks from a plain thread -------------------------------
@@ -169,17 +182,22 @@ async def zmq_thread(ctx):
 
 # -- 3. zmq latency -----------------------------------------------------------------------
 
-async def _latency_rounds(ctx, label, ours, raw, calls):
-    """Median and p99 (microseconds) per round for two one-at-a-time callers."""
-    stats = {'ours': {'median': [], 'p99': []}, 'raw': {'median': [], 'p99': []}}
+async def _latency_rounds(ctx, label, ours, raw, calls, others=()):
+    """Median and p99 (microseconds) per round of one-at-a-time callers.
+
+    ``others`` are more ``(name, call)`` pairs measured in the same rotation.
+    """
+    runs = [('ours', ours), ('raw', raw)] + list(others)
+    stats = dict((name, {'median': [], 'p99': []}) for name, _ in runs)
     for index in range(ctx.args.rounds):
-        for name, call in _alternate(index, ('ours', ours), ('raw', raw)):
+        for name, call in _rotate(index, runs):
             times = await clients.latencies(call, calls)
             stats[name]['median'].append(statistics.median(times) * 1e6)
             stats[name]['p99'].append(percentile(times, 0.99) * 1e6)
-        ctx.log('  %s round %d: median ours %.0f us, raw %.0f us; p99 ours %.0f, raw %.0f'
-                % (label, index + 1, stats['ours']['median'][-1], stats['raw']['median'][-1],
-                   stats['ours']['p99'][-1], stats['raw']['p99'][-1]))
+        ctx.log('  %s round %d: median %s; p99 %s' % (
+            label, index + 1,
+            ', '.join('%s %.0f us' % (name, stats[name]['median'][-1]) for name, _ in runs),
+            ', '.join('%s %.0f us' % (name, stats[name]['p99'][-1]) for name, _ in runs)))
     return stats
 
 
@@ -187,16 +205,19 @@ async def zmq_latency(ctx):
     args = ctx.args
     address = ctx.worker('zmq').address
     raw = clients.RawZMQClient(address)
+    fast = clients.FastRawZMQClient(address)
     connection = _new_zmq_connection(address)
     ours = clients.zmq_echo(connection)
     try:
         warm = min(args.latency_calls, 500)
-        await clients.latencies(raw.echo, warm)
-        await clients.latencies(ours, warm)
-        stats = await _latency_rounds(ctx, 'zmq latency', ours, raw.echo, args.latency_calls)
+        for call in (raw.echo, fast.echo, ours):
+            await clients.latencies(call, warm)
+        stats = await _latency_rounds(ctx, 'zmq latency', ours, raw.echo, args.latency_calls,
+                                      [('fast', fast.echo)])
     finally:
         connection.close()
         await raw.close()
+        await fast.close()
     return [
         Row('zmq_latency_median', 'zmq latency, one at a time, median', 'us',
             stats['ours']['median'], stats['raw']['median'], ('ratio<=', 1.3), higher=False,
@@ -204,6 +225,8 @@ async def zmq_latency(ctx):
         Row('zmq_latency_p99', 'zmq latency, one at a time, p99', 'us',
             stats['ours']['p99'], stats['raw']['p99'], ('ratio<=', 1.3), higher=False,
             group='zmq-latency', short='p99'),
+        Row('zmq_latency_median_fast', '  median, raw = fast raw reference (no target)', 'us',
+            stats['ours']['median'], stats['fast']['median'], None, higher=False),
     ]
 
 

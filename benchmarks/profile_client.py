@@ -73,11 +73,13 @@ async def _profile(args, address):
 
     try:
         await run(min(args.calls, 2000))
-        profiler = cProfile.Profile()
+        profiler = None if args.no_cprofile else cProfile.Profile()
         started = time.perf_counter()
-        profiler.enable()
+        if profiler is not None:
+            profiler.enable()
         await run(args.calls)
-        profiler.disable()
+        if profiler is not None:
+            profiler.disable()
         elapsed = time.perf_counter() - started
     finally:
         if cleanup is not None:
@@ -96,6 +98,8 @@ def main(argv=None):
     parser.add_argument('--sort', default='tottime', help='pstats sort key')
     parser.add_argument('--top', type=int, default=30)
     parser.add_argument('--output', help='also save the raw profile here (for snakeviz etc.)')
+    parser.add_argument('--no-cprofile', action='store_true',
+                        help='run without cProfile (to sample the process with py-spy)')
     args = parser.parse_args(argv)
 
     from benchmarks.workers import WorkerProcess
