@@ -14,7 +14,7 @@ import time
 import pytest
 from faultkit import (CLOSED_RESULT, TIMEOUT_RESULT, CompactTally, ErrorCapture, Tally,
                       classify, pids_answering)
-from support import LoopThread, wait_until
+from support import LoopThread, free_port, wait_until
 from tornado import gen
 
 SOAK_SECONDS = float(os.environ.get('TOTO_SOAK_SECONDS') or 8.0)
@@ -336,3 +336,87 @@ def test_invoke_racing_close_and_set_connections_completes_every_call(lab, fault
                 assert results[0] == {'i': key[-1]}
     assert CLOSED_RESULT == {'error': 'closed'}
     assert max(change_times) < 5.0, 'a connection change took %.1f s' % max(change_times)
+
+
+RACE_SECONDS = float(os.environ.get('TOTO_RACE_SECONDS') or 3.0)
+RACE_ROUNDS = int(os.environ.get('TOTO_RACE_ROUNDS') or 1000)
+#: How long a connection change may still run after close() returned.
+RACE_HANG = 2.0
+
+
+@pytest.mark.timeout(30 + RACE_SECONDS)
+def test_set_connections_racing_close_returns_or_refuses_promptly(fault_report):
+    """A connection change racing close() applies or raises at once, and leaks nothing.
+
+    The window is a few bytecodes wide, so it is tried over and over: for
+    ``TOTO_RACE_SECONDS`` (default 3 s) or ``TOTO_RACE_ROUNDS`` rounds (default 1000),
+    whichever ends first, with the shortest thread switch interval so that the threads
+    interleave as often as they can.  A change still blocked ``RACE_HANG`` seconds after
+    close() returned ends the test.
+    """
+    import sys
+
+    import zmq
+
+    from toto.zmqworkerconnection import ZMQWorkerConnection
+    dead = ['tcp://127.0.0.1:%d' % port for port in (free_port(), free_port(), free_port())]
+    zmq.Context.instance().socket(zmq.DEALER).close(0)
+    gc.collect()
+    fds_before = open_fds()
+    problems, durations, hung, outcomes = [], [], [], {}
+    if hasattr(sys, 'setswitchinterval'):
+        saved, switch = sys.getswitchinterval(), sys.setswitchinterval
+        switch(1e-6)
+    else:   # Python 2: look at switching threads after every bytecode
+        saved, switch = sys.getcheckinterval(), sys.setcheckinterval
+        switch(1)
+    started, rounds = time.time(), 0
+    try:
+        while rounds < RACE_ROUNDS and time.time() - started < RACE_SECONDS:
+            rounds += 1
+            connection = ZMQWorkerConnection(dead[0], timeout=1.0)
+            changing = threading.Event()
+
+            def change_loop(connection=connection, changing=changing):
+                for i in range(100000):
+                    began = time.time()
+                    try:
+                        connection.set_connections([dead[i % 3]])
+                        outcome = 'applied'
+                    except Exception as error:   # RuntimeError once closed
+                        outcome = '%s: %s' % (type(error).__name__, error)
+                        if not isinstance(error, RuntimeError):
+                            problems.append(outcome)
+                    durations.append(time.time() - began)
+                    changing.set()
+                    if connection._closed:
+                        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                        return
+            changer = threading.Thread(target=change_loop)
+            changer.daemon = True
+            changer.start()
+            changing.wait(5)   # close() while changes are being made
+            for _ in range(rounds % 10 * 100):
+                pass   # a little jitter before close()
+            connection.close()
+            changer.join(RACE_HANG)
+            if changer.is_alive():
+                hung.append(rounds)
+                break
+    finally:
+        switch(saved)
+    gc.collect()
+    fds_after = open_fds()
+
+    fault_report('zmq: set_connections() racing close()',
+                 {'sent': len(durations), 'answered': len(durations) - len(problems),
+                  'errors': len(problems)}, transport='zmq', rounds=rounds,
+                 last_change_outcomes=outcomes, hung_rounds=len(hung),
+                 slowest_change=round(max(durations), 3) if durations else None)
+    assert not hung, ('set_connections() still blocked %.0f s after close() returned '
+                      '(round %d)' % (RACE_HANG, hung[0]))
+    assert not problems, problems[:5]
+    assert max(durations) < 5.0, 'a change racing close() took %.1f s' % max(durations)
+    assert fds_after <= fds_before + 2, (
+        'descriptors: %d before, %d after %d rounds of set_connections() racing close() '
+        '(outcomes of the last change: %r)' % (fds_before, fds_after, rounds, outcomes))
