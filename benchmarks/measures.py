@@ -106,8 +106,11 @@ def _cpu_row(key, title, values, short, baseline='raw'):
     cpu = values.get('cpu')
     if cpu is None:
         return []
+    group = None
+    if baseline == 'raw':
+        group = 'http-cpu' if key.startswith('http') else 'zmq-cpu'
     return [Row(key, title, 'us CPU', cpu['ours'], cpu[baseline], None, higher=False,
-                group='cpu' if baseline == 'raw' else None, short=short)]
+                group=group, short=short)]
 
 
 def _new_zmq_connection(address, **kwargs):
@@ -142,7 +145,7 @@ async def zmq_loop(ctx):
                 'calls/s', values['ours'], values['raw'], ('ratio>=', 0.8),
                 group='zmq-throughput', short='await on loop')] + \
         _cpu_row('zmq_cpu_loop', '  client CPU per call, await on loop', values,
-                 'zmq, await on loop') + \
+                 'await on loop') + \
         [Row('zmq_throughput_loop_fast', '  same, raw = fast raw reference (no target)',
              'calls/s', values['ours'], values['fast'], None)] + \
         _cpu_row('zmq_cpu_loop_fast', '  client CPU per call, raw = fast raw reference',
@@ -177,7 +180,7 @@ async def zmq_thread(ctx):
                 'calls/s', values['ours'], values['raw'], ('ratio>=', 0.6),
                 group='zmq-throughput', short='thread callbacks')] + \
         _cpu_row('zmq_cpu_thread', '  client CPU per call, thread callbacks', values,
-                 'zmq, thread callbacks')
+                 'thread callbacks')
 
 
 # -- 3. zmq latency -----------------------------------------------------------------------
@@ -281,7 +284,7 @@ async def http(ctx):
                     values['raw'], ('ratio>=', 0.95), group='http-throughput',
                     short=description.replace('tornado ', '').replace(', ', '\n')),
             ] + _cpu_row(prefix + '_cpu', '  client CPU per call, %s' % kind, values,
-                         'http, %s' % kind) + [
+                         '%s client' % kind) + [
                 Row(prefix + '_latency_median', 'http latency, one at a time, median, %s'
                     % kind, 'us', stats['ours']['median'], stats['raw']['median'],
                     ('ratio<=', 1 / 0.95), higher=False, group='http-latency',

@@ -175,8 +175,10 @@ PANELS = (('zmq-throughput', 'zmq throughput', 'calls per second (higher is bett
           ('http-throughput', 'http throughput', 'calls per second (higher is better)'),
           ('zmq-latency', 'zmq latency', 'microseconds per call (lower is better)'),
           ('http-latency', 'http latency', 'microseconds per call (lower is better)'),
-          ('cpu', 'client CPU time per call, all threads (throughput runs)',
-           'CPU microseconds per call (lower is better)'))
+          ('zmq-cpu', 'zmq client CPU time per call (throughput runs)',
+           'CPU microseconds per call, all threads (lower is better)'),
+          ('http-cpu', 'http client CPU time per call (throughput runs)',
+           'CPU microseconds per call, all threads (lower is better)'))
 
 
 def write_chart(path, measures):
@@ -211,9 +213,11 @@ def write_chart(path, measures):
                             capsize=3, color=color,
                             label='toto' if who == 'ours' else 'raw baseline')
             for bar, value in zip(bars, values):
-                axis.annotate(_number(value), (bar.get_x() + bar.get_width() / 2, value),
-                              ha='center', va='bottom', fontsize=7,
-                              xytext=(0, 2), textcoords='offset points')
+                # Inside the bar, at its foot: clear of the min-max whiskers.
+                axis.annotate(_number(value), (bar.get_x() + bar.get_width() / 2, 0),
+                              ha='center', va='bottom', fontsize=7, rotation=90,
+                              color='white' if who == 'ours' else 'black',
+                              xytext=(0, 3), textcoords='offset points')
         axis.set_xticks(list(positions))
         axis.set_xticklabels([s.get('short') or s['title'] for s in summaries], fontsize=8)
         axis.set_ylabel(label, fontsize=8)
