@@ -5,8 +5,11 @@ import re
 import sys
 
 # Document the package from this checkout, not from an installed copy.
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+HERE = os.path.abspath(os.path.dirname(__file__))
+ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+# Local extensions: totooptions builds the option tables from the code.
+sys.path.insert(0, os.path.join(HERE, '_ext'))
 
 
 def _version():
@@ -24,6 +27,7 @@ version = '.'.join(release.split('.')[:2])
 extensions = [
     'sphinx.ext.autodoc',
     'sphinx.ext.viewcode',
+    'totooptions',
 ]
 
 root_doc = master_doc = 'index'
@@ -34,4 +38,6 @@ autodoc_member_order = 'bysource'
 html_theme = 'alabaster'
 html_theme_options = {
     'description': 'The Toto worker RPC layer on Python 2.7 and 3',
+    # Wide enough for the option tables and most code lines.
+    'page_width': '1040px',
 }
