@@ -6,7 +6,8 @@ starts the matching echo worker in its own process, warms the client up,
 then profiles ``--calls`` calls (``--in-flight`` at a time, or one at a time
 with ``--latency``) on the event loop and prints the functions by own time
 (``--sort``).  Clients: ``zmq-ours`` (ZMQWorkerConnection awaited on the
-loop), ``zmq-raw`` (raw pyzmq asyncio DEALER), ``http-ours``
+loop), ``zmq-raw`` (raw pyzmq asyncio DEALER), ``zmq-fast`` (the fast raw
+reference), ``http-ours``
 (HTTPWorkerConnection), ``http-raw`` (raw AsyncHTTPClient); ``--curl`` uses
 Tornado's curl client for both http ones.  ``zmq-thread`` (callbacks, calls
 from a plain thread) spans threads, which cProfile cannot follow: it runs
@@ -24,7 +25,7 @@ import pstats
 import sys
 import time
 
-CLIENTS = ('zmq-ours', 'zmq-raw', 'zmq-thread', 'http-ours', 'http-raw')
+CLIENTS = ('zmq-ours', 'zmq-raw', 'zmq-fast', 'zmq-thread', 'http-ours', 'http-raw')
 
 
 async def _profile(args, address):
@@ -55,6 +56,10 @@ async def _profile(args, address):
 
         async def cleanup():
             connection.close()
+    elif args.client == 'zmq-fast':
+        fast = clients.FastRawZMQClient(address)
+        call = fast.echo
+        cleanup = fast.close
     elif args.client == 'zmq-raw':
         raw = clients.RawZMQClient(address)
         call = raw.echo

@@ -111,7 +111,20 @@ def serve_toto(processes, bind_address, socket_dir):
                       pidfile=os.path.join(socket_dir, 'toto.pid')).run()
 
 
+def _exit_with_parent():
+    """Ask Linux to SIGTERM this process when the benchmark that started it dies."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent side still stops its workers
+    if os.getppid() == 1:
+        sys.exit(1)  # the parent is already gone
+
+
 def main(argv=None):
+    _exit_with_parent()
     parser = argparse.ArgumentParser(prog='python -m benchmarks.workers',
                                      description='Run one benchmark echo worker.')
     parser.add_argument('kind', choices=['zmq', 'sink', 'http', 'toto'])
