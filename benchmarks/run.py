@@ -50,7 +50,7 @@ def parse_args(argv=None):
         description='Measure toto worker connections against raw pyzmq and raw Tornado '
                     'clients, on echo workers this command starts itself.')
     add = parser.add_argument
-    add('--rounds', type=int, help='rounds per measure (default %(default)s)')
+    add('--rounds', type=int, help='rounds per measure')
     add('--calls', type=int, help='zmq calls per client per round for throughput')
     add('--in-flight', type=int, help='zmq calls in flight for throughput')
     add('--latency-calls', type=int, help='zmq calls per client per round for latency')
@@ -61,7 +61,7 @@ def parse_args(argv=None):
     add('--sweep-expired', type=int, help='expired calls in the second sweep measure')
     add('--sweeps', type=int, help='sweeps timed per round with none expired')
     add('--memory-calls', type=int,
-        help='calls of the memory measure (the issue asks for 1000000; default 200000)')
+        help='calls of the memory measure (the issue asks for 1000000)')
     add('--memory-warmup', type=int, help='warm-up calls before the memory baseline')
     add('--cpu-calls', type=int, help='calls per round of the worker processes measure')
     add('--cpu-processes', type=int, help='worker processes compared with 1')
@@ -74,6 +74,10 @@ def parse_args(argv=None):
         help='where to draw the chart if matplotlib is installed '
              '(default: benchmarks/results/chart.png; "" for none)')
     add('--quiet', action='store_true', help='print only the table')
+    for action in parser._actions:
+        if action.dest in DEFAULTS:
+            action.help += ' (default %s, --quick %s)' % (
+                DEFAULTS[action.dest], QUICK.get(action.dest, DEFAULTS[action.dest]))
     args = parser.parse_args(argv)
     sizes = dict(DEFAULTS)
     if args.quick:
