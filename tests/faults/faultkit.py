@@ -354,6 +354,45 @@ def _group_members(pgid):
     return members
 
 
+# A watchdog process for the whole test session: it is told the process group of every
+# process the labs start (and forget) on its standard input, and kills the groups it still
+# knows when that input closes -- which happens when the test process dies without running
+# its fixtures' clean-up (a crash, a hard timeout), so no service outlives the tests.
+_REAPER_CODE = """
+import os, signal, sys
+groups = set()
+for line in iter(sys.stdin.readline, ''):
+    word = line.strip()
+    if word.startswith('-'):
+        groups.discard(int(word[1:]))
+    elif word:
+        groups.add(int(word))
+for group in groups:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+_reaper = []
+_reaper_lock = threading.Lock()
+
+
+def _tell_reaper(line):
+    with _reaper_lock:
+        if not _reaper:
+            if sys.version_info[0] >= 3:
+                session = {'start_new_session': True}
+            else:
+                session = {'preexec_fn': os.setsid}
+            with open(os.devnull, 'wb') as devnull:
+                _reaper.append(subprocess.Popen(
+                    [sys.executable, '-c', _REAPER_CODE], stdin=subprocess.PIPE,
+                    stdout=devnull, stderr=devnull, close_fds=True, **session))
+        stream = _reaper[0].stdin
+        stream.write(('%s\n' % line).encode('ascii'))
+        stream.flush()
+
+
 class Process(object):
     """A child process leading a session (and process group) of its own."""
 
@@ -369,6 +408,7 @@ class Process(object):
             self.process = subprocess.Popen(argv, stdin=devnull, stdout=log,
                                             stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                             close_fds=True, **session)
+        _tell_reaper(self.process.pid)
 
     @property
     def pid(self):
@@ -400,6 +440,7 @@ class Process(object):
         self.kill(sig)
         wait_until(lambda: self.process.poll() is not None and not self.members(), timeout,
                    message='%s still running after %s' % (self.name, sig))
+        _tell_reaper(-self.process.pid)
 
 
 class Service(Process):
@@ -590,29 +631,28 @@ class FaultLab(object):
     # -- the end --------------------------------------------------------------------------
 
     def close(self):
+        """End the processes, clients and sockets; every step runs even if one fails."""
         errors = []
-        for connection in self.connections:
+
+        def attempt(step, *args):
             try:
-                connection.close()
+                step(*args)
             except Exception as error:  # keep ending the rest
                 errors.append(error)
+        for connection in self.connections:
+            attempt(connection.close)
         for raw in self._sockets:
-            raw.close(0)
+            attempt(raw.close, 0)
         if self._context is not None:
-            self._context.term()
+            attempt(self._context.term)
         if self._loop_thread is not None:
             def close_http_client():
                 from tornado.httpclient import AsyncHTTPClient
                 AsyncHTTPClient().close()
-            try:
-                self._loop_thread.run(close_http_client)
-            finally:
-                self._loop_thread.stop()
+            attempt(self._loop_thread.run, close_http_client)
+            attempt(self._loop_thread.stop)
         for process in reversed(self.processes):
-            try:
-                process.end(signal.SIGKILL)
-            except Exception as error:  # keep ending the rest
-                errors.append(error)
+            attempt(process.end, signal.SIGKILL)
         shutil.rmtree(self.socket_directory, ignore_errors=True)
         if errors:
             raise errors[0]
