@@ -339,7 +339,7 @@ def test_invoke_racing_close_and_set_connections_completes_every_call(lab, fault
 
 
 RACE_SECONDS = float(os.environ.get('TOTO_RACE_SECONDS') or 3.0)
-RACE_ROUNDS = int(os.environ.get('TOTO_RACE_ROUNDS') or 1000)
+RACE_ROUNDS = int(os.environ.get('TOTO_RACE_ROUNDS') or 3000)
 #: How long a connection change may still run after close() returned.
 RACE_HANG = 2.0
 
@@ -349,7 +349,7 @@ def test_set_connections_racing_close_returns_or_refuses_promptly(fault_report):
     """A connection change racing close() applies or raises at once, and leaks nothing.
 
     The window is a few bytecodes wide, so it is tried over and over: for
-    ``TOTO_RACE_SECONDS`` (default 3 s) or ``TOTO_RACE_ROUNDS`` rounds (default 1000),
+    ``TOTO_RACE_SECONDS`` (default 3 s) or ``TOTO_RACE_ROUNDS`` rounds (default 3000),
     whichever ends first, with the shortest thread switch interval so that the threads
     interleave as often as they can.  A change still blocked ``RACE_HANG`` seconds after
     close() returned ends the test.
