@@ -56,7 +56,7 @@ def zmq_bind_host(address):
     return match.group(1) if match else None
 
 
-def warn_once_if_exposed(what, host, serialization, protected):
+def warn_once_if_exposed(what, host, serialization, protected, advice=None):
     """Warn (once per process and address) about pickle open to the network.
 
     Unpickling runs code chosen by whoever sent the bytes, so a worker that
@@ -71,4 +71,5 @@ def warn_once_if_exposed(what, host, serialization, protected):
     _warned.add(key)
     logger.warning('%s accepts pickled calls on %s without authentication: anyone who '
                    'can reach it can run code in the worker. Bind to 127.0.0.1, use '
-                   '--serialization_module=json, or enable CURVE.', what, host or '*')
+                   '--serialization_module=json%s.', what, host or '*',
+                   ', or ' + advice if advice else '')

@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 
 import base64
 import json
+import os
 import sys
 
 import six
@@ -43,12 +44,21 @@ def worker_main(argv=None):
     """Entry point of ``toto-worker``."""
     import toto.httpworker  # noqa: F401 - defines the HTTP worker options
     from toto.httpworker import TotoHTTPWorkerService
-    from toto.worker import TotoWorkerService
+    from toto.worker import CONTROL_COMMANDS, TotoWorkerService
 
     if argv is not None:
         sys.argv = [sys.argv[0]] + list(argv)
+    # Method packages usually sit in the directory the service starts from,
+    # which console scripts do not put on the import path themselves.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     # Find --transport before the service parses everything.
     tornado.options.parse_command_line(final=False)
+    if options.command and (options.transport != 'zmq' or
+                            options.command not in CONTROL_COMMANDS):
+        print('toto-worker: --command takes %s, and only with --transport=zmq'
+              % ' or '.join(CONTROL_COMMANDS), file=sys.stderr)
+        return EXIT_USAGE
     if options.transport == 'http':
         service = TotoHTTPWorkerService()
     elif options.transport == 'zmq':

@@ -43,11 +43,16 @@ from toto._codec import MessageCodec
 from toto._security import warn_once_if_exposed
 from toto.options import safe_define
 from toto.service import TotoService
-from toto.worker import error_info, find_method
+from toto.worker import call_startup_function, error_info, find_method
 
 # The worker-service options (method_module, compression_module, ...) are
 # shared with the ZeroMQ worker and defined there.
 import toto.worker  # noqa: F401
+
+try:
+    from inspect import isawaitable as _isawaitable
+except ImportError:  # Python 2 has no native coroutines
+    _isawaitable = None
 
 logger = logging.getLogger('toto.httpworker')
 
@@ -73,6 +78,11 @@ CONTENT_TYPES = {
 }
 
 
+def _is_awaitable(value):
+    """True for Futures and, on Python 3, coroutines and other awaitables."""
+    return is_future(value) or (_isawaitable is not None and _isawaitable(value))
+
+
 def _media_type(header):
     return (header or '').split(';', 1)[0].strip().lower()
 
@@ -92,7 +102,8 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
         self.debug = debug
         if serialization is not None:
             self._codec = MessageCodec(compression, serialization)
-            self._mime = None
+            # Answer in the type the client says it speaks.
+            self._mime = _media_type(self.request.headers.get('Content-Type')) or None
         else:
             media_type = _media_type(self.request.headers.get('Content-Type'))
             if media_type not in CONTENT_TYPES:
@@ -122,8 +133,8 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
                 IOLoop.current().add_callback(self._run_detached, method, parameters)
                 return
             result = method(self, parameters)
-            if is_future(result):
-                result = yield result
+            if _is_awaitable(result):
+                result = yield gen.convert_yielded(result)
         except Exception as error:
             self._answer(500, {'error': self._error_info(error)})
             return
@@ -132,8 +143,8 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
     def _run_detached(self, method, parameters):
         try:
             result = method(self, parameters)
-            if is_future(result):
-                IOLoop.current().add_future(result, self._log_failure)
+            if _is_awaitable(result):
+                IOLoop.current().add_future(gen.convert_yielded(result), self._log_failure)
         except Exception as error:
             self._error_info(error)
 
@@ -195,15 +206,18 @@ class TotoHTTPWorkerService(TotoService):
     """Run ``--processes`` HTTP worker processes sharing one listening port.
 
     Options: ``method_module``, ``http_worker_host``, ``http_worker_port``,
-    ``http_worker_path``, ``compression_module``, ``serialization_module``,
-    ``debug`` and the process and daemon options of
-    :class:`~toto.service.TotoService`.
+    ``http_worker_path``, ``http_worker_certfile``, ``http_worker_keyfile``,
+    ``max_message_size``, ``compression_module``, ``serialization_module``,
+    ``startup_function`` (called with ``worker=None`` in each process:
+    there is no per-process worker object), ``debug`` and the process and
+    daemon options of :class:`~toto.service.TotoService`.
     """
 
     def prepare(self):
         importlib.import_module(options.method_module)
         warn_once_if_exposed('the HTTP worker', options.http_worker_host or '*',
-                             options.serialization_module, False)
+                             options.serialization_module, False,
+                             advice='put it behind a proxy that authenticates clients')
         # Bound once in the parent: the processes share the socket and the
         # kernel spreads connections over them.
         self.sockets = bind_sockets(options.http_worker_port, options.http_worker_host or None)
@@ -213,6 +227,8 @@ class TotoHTTPWorkerService(TotoService):
                     options.http_worker_host or '*', self.port, options.http_worker_path)
 
     def main_loop(self):
+        if options.startup_function:
+            call_startup_function(options.startup_function, None)
         loop = IOLoop(make_current=False)
         # Start serving from inside the loop so the server binds to it on
         # every Tornado version.

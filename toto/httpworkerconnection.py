@@ -188,12 +188,16 @@ class HTTPWorkerConnection(WorkerConnection):
         self.remove_connection([url for url in self._endpoints if url not in wanted])
         self.add_connection(wanted)
 
-    def _pick_endpoint(self):
-        if not self._endpoints:
+    def _pick_endpoint(self, failed=None):
+        """The next worker URL in turn or, for a retry, the one after ``failed``."""
+        endpoints = self._endpoints
+        if not endpoints:
             raise TotoException(-1, 'No active connections')
-        index = self._next_endpoint % len(self._endpoints)
+        if failed in endpoints:
+            return endpoints[(endpoints.index(failed) + 1) % len(endpoints)]
+        index = self._next_endpoint % len(endpoints)
         self._next_endpoint = index + 1
-        return self._endpoints[index]
+        return endpoints[index]
 
     # -- calls ------------------------------------------------------------
 
@@ -249,8 +253,9 @@ class HTTPWorkerConnection(WorkerConnection):
     @gen.coroutine
     def _call(self, body, timeout, retries):
         attempt = 0
+        url = None
         while True:
-            url = self._pick_endpoint()
+            url = self._pick_endpoint(failed=url)
             limit = timeout if timeout > 0 else _NO_LIMIT
             request = HTTPRequest(url, method='POST', body=body,
                                   headers={'Content-Type': self.serialization_mime},
@@ -262,6 +267,10 @@ class HTTPWorkerConnection(WorkerConnection):
                 # An error status is still the worker's answer; 599 is
                 # Tornado's code for "no answer at all".
                 if error.code != 599 and error.response is not None:
+                    if not error.response.body:
+                        # Refused before any method ran (a body over the
+                        # worker's size limit, say): nothing to decode.
+                        raise error
                     raise gen.Return(self._decode(error.response.body))
                 failure = error
             except Exception as error:

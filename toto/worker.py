@@ -89,6 +89,8 @@ safe_define('serialization_module', type=str, group=_OPTION_GROUP,
 
 CONTROL_PREFIX = b'command'
 CONTROL_COMMANDS = ('status', 'shutdown')
+# How long the service waits for its router process to bind.
+_ROUTER_START_WAIT = 10.0
 # How long --command waits for running workers to subscribe before it sends.
 _CONTROL_SUBSCRIBE_WAIT = 1.0
 
@@ -338,14 +340,15 @@ def send_control_command(command, address):
 
 
 def run_router(bind_address, socket_address, max_message_size=None, curve_secret_key=None,
-               curve_authorized_keys=None):
+               curve_authorized_keys=None, on_ready=None):
     """Run the queue device: clients' ROUTER in front, workers' DEALER behind.
 
     Blocks until the process is stopped.  With ``curve_secret_key`` the
     client side is a CURVE server: clients must know its public key, and when
     ``curve_authorized_keys`` names a directory of public certificates only
     those clients are let in.  ``max_message_size`` bytes is the largest call
-    accepted; a client sending more is disconnected.
+    accepted; a client sending more is disconnected.  ``on_ready`` is
+    called once both sockets are bound.
     """
     context = zmq.Context()
     frontend = context.socket(zmq.ROUTER)
@@ -362,6 +365,8 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
             frontend.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(secret))
         frontend.bind(bind_address)
         backend.bind(socket_address)
+        if on_ready is not None:
+            on_ready()
         zmq.proxy(frontend, backend)
     finally:
         if authenticator is not None:
@@ -386,11 +391,39 @@ def _start_authenticator(context, authorized_keys):
     return authenticator
 
 
-def _router_process(*args):
+def _router_process(report, *args):
     import signal
     # Stopping the router is the parent's business: SIGTERM ends it at once.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    run_router(*args)
+    try:
+        run_router(*args, on_ready=lambda: report.send(None))
+    except Exception as error:
+        report.send('%s: %s' % (type(error).__name__, _text(error)))
+        raise
+
+
+def _start_router_process(*args):
+    """Start the router in a process; raise if it cannot bind or start."""
+    parent_end, child_end = multiprocessing.Pipe(duplex=False)
+    router = multiprocessing.Process(target=_router_process, name='toto-router',
+                                     args=(child_end,) + args)
+    router.daemon = True
+    router.start()
+    child_end.close()
+    failure = 'the router process exited without binding'
+    if parent_end.poll(_ROUTER_START_WAIT):
+        try:
+            failure = parent_end.recv()
+        except EOFError:
+            pass
+    else:
+        failure = 'the router did not bind within %.0f s' % _ROUTER_START_WAIT
+    parent_end.close()
+    if failure is not None:
+        router.terminate()
+        router.join()
+        raise RuntimeError('cannot start the worker router: %s' % failure)
+    return router
 
 
 class TotoWorkerService(TotoService):
@@ -399,8 +432,9 @@ class TotoWorkerService(TotoService):
     Options (keyword arguments, conf file or command line): ``method_module``,
     ``worker_bind_address``, ``worker_socket_address``,
     ``control_socket_address``, ``command``, ``processes``, ``daemon``,
-    ``pidfile``, ``debug``, ``startup_function``, ``compression_module`` and
-    ``serialization_module``.
+    ``pidfile``, ``debug``, ``startup_function``, ``compression_module``,
+    ``serialization_module``, ``max_message_size``, ``curve_secret_key`` and
+    ``curve_authorized_keys``.
     """
 
     def prepare(self):
@@ -411,14 +445,12 @@ class TotoWorkerService(TotoService):
             importlib.import_module(options.method_module)
         if options.worker_bind_address:
             warn_once_if_exposed('the worker service', zmq_bind_host(options.worker_bind_address),
-                                 options.serialization_module, options.curve_secret_key)
-            router = multiprocessing.Process(
-                target=_router_process, name='toto-router',
-                args=(options.worker_bind_address, options.worker_socket_address,
-                      options.max_message_size, options.curve_secret_key,
-                      options.curve_authorized_keys))
-            router.daemon = True
-            router.start()
+                                 options.serialization_module, options.curve_secret_key,
+                                 advice='enable CURVE (--curve_secret_key)')
+            router = _start_router_process(
+                options.worker_bind_address, options.worker_socket_address,
+                options.max_message_size, options.curve_secret_key,
+                options.curve_authorized_keys)
             self._helper_processes.append(router)
         if count == 0:
             logger.info('routing calls from %s to %s', options.worker_bind_address,

@@ -647,20 +647,15 @@ class ZMQWorkerConnection(WorkerConnection):
         # Changes are made on the I/O thread, one at a time; the caller waits
         # so that a bad address raises here and active_connections is
         # current on return.  Other channels follow on their next call.
-        if self._closed:
-            raise RuntimeError('this ZMQWorkerConnection is closed')
-
         def apply_change():
+            if self._io_channel.closed:
+                raise RuntimeError('this ZMQWorkerConnection is closed')
             generation, current, curve = self._address_state
             addresses, curve = change(list(current), curve)
             state = (generation + 1, tuple(addresses), curve)
             self._io_channel.sync(state)
             self._address_state = state
 
-        thread = self._thread
-        if thread is None or not thread.is_alive() or \
-                threading.current_thread().ident == self._thread_ident:
-            return apply_change()
         done = ThreadFuture()
 
         def run():
@@ -668,7 +663,19 @@ class ZMQWorkerConnection(WorkerConnection):
                 done.set_result(apply_change())
             except Exception as error:
                 done.set_exception(error)
-        self._io_loop.add_callback(run)
+
+        with self._lock:
+            # Under the lock, so that close() queues its shutdown after this
+            # change and the change runs (or is refused) before it.
+            if self._closed:
+                raise RuntimeError('this ZMQWorkerConnection is closed')
+            thread = self._thread
+            inline = thread is None or not thread.is_alive() or \
+                threading.current_thread().ident == self._thread_ident
+            if not inline:
+                self._io_loop.add_callback(run)
+        if inline:
+            return apply_change()
         return done.result(_APPLY_TIMEOUT)
 
     # -- the I/O thread ---------------------------------------------------
