@@ -200,9 +200,14 @@ class Tally(object):
             counts['raised'] = len(self.raised)
             return counts
 
+    def lost(self):
+        """Keys of the calls that never completed."""
+        with self._condition:
+            return [key for key in self.sent_at if key not in self.results]
+
     def assert_exactly_once(self):
         counts = self.counts()
-        assert counts['lost'] == 0, counts
+        assert counts['lost'] == 0, (counts, 'never completed: %r' % (self.lost()[:5],))
         assert counts['duplicates'] == 0, counts
         assert counts['raised'] == 0, self.raised[:3]
         return counts

@@ -278,8 +278,12 @@ def test_invoke_racing_close_and_set_connections_completes_every_call(lab, fault
         def loop_invoker():
             i = 0
             while not stop.is_set():
-                connection.invoke('echo', {'i': i},
-                                  callback=tally.callback(('loop', id(stop), i)))
+                key = ('loop', id(stop), i)
+                try:
+                    connection.invoke('echo', {'i': i}, callback=tally.callback(key))
+                except Exception as error:  # must not happen, closed or not
+                    tally.unsent(key, error)
+                    problems.append('loop: invoke raised %r' % (error,))
                 i += 1
                 if i % 8 == 0:
                     yield gen.sleep(0.001)
@@ -291,7 +295,7 @@ def test_invoke_racing_close_and_set_connections_completes_every_call(lab, fault
             thread.daemon = True
             thread.start()
         outcome, loop_done = start_coroutine(loop_thread, loop_invoker)
-        return threads, loop_done
+        return threads, loop_done, outcome
 
     with ErrorCapture() as errors:
         try:
@@ -300,7 +304,7 @@ def test_invoke_racing_close_and_set_connections_completes_every_call(lab, fault
                                                  timeout=1.0)
                 tally, stop = Tally(), threading.Event()
                 tallies.append(tally)
-                threads, loop_done = race(connection, tally, stop)
+                threads, loop_done, outcome = race(connection, tally, stop)
                 tally.wait_count(20 + 20 * round_index, 10)
                 closer = threading.Thread(target=connection.close)
                 closer.start()
@@ -312,6 +316,7 @@ def test_invoke_racing_close_and_set_connections_completes_every_call(lab, fault
                 for thread in threads:
                     thread.join(10)
                 assert loop_done.wait(10)
+                assert not isinstance(outcome[0], Exception), outcome
                 hung = [thread.name for thread in threads if thread.is_alive()]
                 assert not hung, 'threads still running (a connection change hung?): %r' % hung
                 tally.wait_all(5)
