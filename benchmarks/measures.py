@@ -375,6 +375,9 @@ async def processes(ctx):
 def _channel_of(connection, loop):
     """The connection's per-loop state that owns the sweep (a private detail)."""
     channels = getattr(connection, '_channels', None)
+    # Channels are keyed by the loop identity the connection uses: the
+    # asyncio loop under Tornado 6, the IOLoop itself on Python 2.
+    loop = getattr(loop, 'asyncio_loop', loop)
     if not isinstance(channels, dict) or loop not in channels:
         raise RuntimeError('cannot find the channel of this loop in %r: '
                            'adjust benchmarks/measures.py to the new internals' % (connection,))

@@ -28,8 +28,10 @@ errors raised by the worker method arrive as ``{'error': {'code': ...,
 from __future__ import absolute_import, division, print_function
 
 import collections
+import itertools
 import logging
 import os
+import random
 import threading
 import uuid
 
@@ -37,6 +39,7 @@ import six
 import zmq
 from tornado.concurrent import Future
 from tornado.ioloop import IOLoop, PeriodicCallback
+from six.moves._thread import get_ident as _get_ident
 from tornado.options import options
 
 from toto._codec import MessageCodec
@@ -69,17 +72,37 @@ _RECV_BATCH = 256
 # How long a thread waits for the I/O thread to apply a connection change.
 _APPLY_TIMEOUT = 30.0
 
+# Socket flags and options as plain ints: pyzmq's enum flags cost more per
+# call than the send itself.
+_NOBLOCK = int(zmq.NOBLOCK)
+_SEND_MORE = int(zmq.SNDMORE) | _NOBLOCK
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_RCVMORE = int(zmq.RCVMORE)
+
+
+if _get_running_asyncio_loop is not None:
+    def _running_loop_key():
+        """Identify the loop running on this thread (None if there is none).
+
+        On Python 3 that is the asyncio loop: finding it is cheaper than
+        finding the IOLoop that wraps it, and this runs on every call.
+        """
+        return _get_running_asyncio_loop()
+else:
+    def _running_loop_key():
+        """Identify the loop running on this thread (None if there is none)."""
+        loop = IOLoop.current(instance=False)
+        if loop is not None and getattr(loop, '_running', False):
+            return loop
+        return None
+
 
 def _running_ioloop():
     """Return the IOLoop running on this thread, or None."""
-    if _get_running_asyncio_loop is not None:
-        if _get_running_asyncio_loop() is None:
-            return None
-        return IOLoop.current()
-    loop = IOLoop.current(instance=False)
-    if loop is not None and getattr(loop, '_running', False):
-        return loop
-    return None
+    if _running_loop_key() is None:
+        return None
+    return IOLoop.current()
 
 
 def _loop_closed(loop):
@@ -90,8 +113,21 @@ def _loop_closed(loop):
     return bool(getattr(loop, '_closing', False))
 
 
-def _new_message_id():
-    return str(uuid.uuid4()).encode('ascii')
+class _MessageIds(object):
+    """Message ids for one connection: uuid4 text, cheap to make.
+
+    Each id is a uuid4 made once per connection whose last 48 bits count up
+    from a random start: the text keeps the uuid4 form the workers know, and
+    a call costs a counter step instead of reading the system's random
+    source.  ``itertools.count`` steps atomically, so threads may share it.
+    """
+
+    def __init__(self):
+        self._prefix = str(uuid.uuid4())[:24].encode('ascii')
+        self._counter = itertools.count(random.getrandbits(48))
+
+    def next(self):
+        return self._prefix + (b'%012x' % (next(self._counter) & 0xffffffffffff))
 
 
 class _Call(object):
@@ -286,10 +322,14 @@ class _Channel(object):
             index = self._next_link % count
             self._next_link = index + 1
             link = links[index]
+            socket = link.socket
             try:
-                link.socket.send_multipart([b'', call.message_id, call.payload], zmq.NOBLOCK)
+                # Only the first frame can be refused; the rest follow it.
+                socket.send(b'', _SEND_MORE)
             except zmq.Again:
                 continue
+            socket.send(call.message_id, _SEND_MORE)
+            socket.send(call.payload, _NOBLOCK)
             if not link.check_scheduled:
                 # The ZeroMQ descriptor only signals changes, and a send can
                 # consume the signal that answers arrived: look at the socket
@@ -314,11 +354,14 @@ class _Channel(object):
         if self.closed or link.socket.closed:
             return
         socket = link.socket
+        getsockopt, recv = socket.getsockopt, socket.recv
         for _ in range(_RECV_BATCH):
-            try:
-                frames = socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            # Asking first is cheaper than a zmq.Again for "nothing there".
+            if not getsockopt(_EVENTS) & _POLLIN:
                 break
+            frames = [recv(_NOBLOCK)]
+            while getsockopt(_RCVMORE):
+                frames.append(recv(_NOBLOCK))
             self._on_reply(frames)
             if self.closed:  # a callback closed the connection
                 return
@@ -446,6 +489,7 @@ class ZMQWorkerConnection(WorkerConnection):
         self.compression = self._codec.compression
         self.serialization = self._codec.serialization
         self._context = zmq.Context.instance()
+        self._message_ids = _MessageIds()
         # (generation, addresses): one tuple so that any thread reads a
         # consistent pair; channels reconnect when the generation moves.
         self._address_state = (0, (), None)
@@ -525,7 +569,7 @@ class ZMQWorkerConnection(WorkerConnection):
         parameters the serializer cannot encode raise here, before anything
         is sent.
         """
-        wait = pop_await(kwargs, legacy_args)
+        wait = pop_await(kwargs, legacy_args) if kwargs or legacy_args else False
         check_method(method)
         if timeout is None or (timeout == 0 and not isinstance(timeout, bool)):
             timeout = self.timeout
@@ -537,20 +581,22 @@ class ZMQWorkerConnection(WorkerConnection):
             raise TypeError('callback must be callable, not %r' % (callback,))
         payload = self._encode(method, parameters)
 
-        on_io_thread = threading.current_thread().ident == self._thread_ident
-        loop = self._io_loop if on_io_thread else _running_ioloop()
+        on_io_thread = _get_ident() == self._thread_ident
+        loop_key = None if on_io_thread else _running_loop_key()
+        on_loop = on_io_thread or loop_key is not None
         future = None
         if wait:
             callback = None
-            future = Future() if loop is not None else ThreadFuture()
-        call = _Call(_new_message_id(), payload, callback, future, timeout, bool(auto_retry))
+            future = Future() if on_loop else ThreadFuture()
+        call = _Call(self._message_ids.next(), payload, callback, future, timeout,
+                     bool(auto_retry))
 
-        if loop is not None:
-            channel = self._io_channel if on_io_thread else self._channels.get(loop)
+        if on_loop:
+            channel = self._io_channel if on_io_thread else self._channels.get(loop_key)
             if channel is None:
                 with self._lock:
                     if not self._closed:
-                        channel = self._channels.get(loop) or self._new_channel(loop)
+                        channel = self._channels.get(loop_key) or self._new_channel(loop_key)
             # A close() racing this call closes the channel from a callback
             # on this very loop, so it fails the call after it was sent.
             if channel is not None and not self._closed:
@@ -563,7 +609,8 @@ class ZMQWorkerConnection(WorkerConnection):
                     self._io_channel.pending[call.message_id] = call
                     self._io_loop.add_callback(self._io_channel.dispatch, call)
                     return future
-        self._complete_closed(call, loop)
+        self._complete_closed(call, None if not on_loop else
+                              self._io_loop if on_io_thread else IOLoop.current())
         return future
 
     def _encode(self, method, parameters):
@@ -573,14 +620,14 @@ class ZMQWorkerConnection(WorkerConnection):
             six.raise_from(TypeError('cannot serialize the parameters of %r: %s: %s'
                                      % (method, type(error).__name__, error)), error)
 
-    def _new_channel(self, loop):
+    def _new_channel(self, loop_key):
         # Loops closed since their channel was made will never run its
         # callbacks again: drop those channels now.
-        for old_loop, old_channel in list(self._channels.items()):
-            if _loop_closed(old_loop):
-                del self._channels[old_loop]
+        for old_key, old_channel in list(self._channels.items()):
+            if _loop_closed(old_channel.loop):
+                del self._channels[old_key]
                 old_channel.close()
-        channel = self._channels[loop] = _Channel(self, loop)
+        channel = self._channels[loop_key] = _Channel(self, IOLoop.current())
         return channel
 
     def _complete_closed(self, call, loop):
@@ -671,7 +718,7 @@ class ZMQWorkerConnection(WorkerConnection):
                 raise RuntimeError('this ZMQWorkerConnection is closed')
             thread = self._thread
             inline = thread is None or not thread.is_alive() or \
-                threading.current_thread().ident == self._thread_ident
+                _get_ident() == self._thread_ident
             if not inline:
                 self._io_loop.add_callback(run)
         if inline:
@@ -719,20 +766,20 @@ class ZMQWorkerConnection(WorkerConnection):
         with _instances_lock:
             if _instances.get(type(self)) is self:
                 del _instances[type(self)]
-        current_loop = _running_ioloop()
-        for loop, channel in channels:
-            if loop is current_loop:
+        current_key = _running_loop_key()
+        for loop_key, channel in channels:
+            if loop_key is current_key:
                 channel.close(CLOSED_RESULT)
                 continue
             try:
-                if _loop_closed(loop):
+                if _loop_closed(channel.loop):
                     raise RuntimeError('IOLoop closed')
-                loop.add_callback(channel.close, CLOSED_RESULT)
+                channel.loop.add_callback(channel.close, CLOSED_RESULT)
             except Exception:
                 channel.close()
         thread = self._thread
         if thread is not None and thread.is_alive() and \
-                threading.current_thread().ident != self._thread_ident:
+                _get_ident() != self._thread_ident:
             self._io_loop.add_callback(self._shutdown_io)
             thread.join()
         else:
@@ -745,7 +792,7 @@ class ZMQWorkerConnection(WorkerConnection):
             self._io_loop.stop()
 
     def _run(self, ready, failure):
-        self._thread_ident = threading.current_thread().ident
+        self._thread_ident = _get_ident()
         try:
             if self._io_loop is None:
                 self._io_loop = IOLoop(make_current=False)
