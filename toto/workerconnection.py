@@ -67,6 +67,13 @@ safe_define('worker_client_cert', type=str, group=_OPTION_GROUP,
             help='http: client certificate (PEM) presented to https:// workers')
 safe_define('worker_client_key', type=str, group=_OPTION_GROUP,
             help='http: private key (PEM) of --worker_client_cert')
+safe_define('worker_http_client', default='default', type=str, group=_OPTION_GROUP,
+            metavar='default|curl|simple',
+            help="http: the client calls go through; 'curl' keeps connections open "
+                 "(needs pycurl) and is the fastest")
+safe_define('worker_http_max_clients', default=0, type=int, group=_OPTION_GROUP,
+            help='http: requests in flight at once with the curl or simple client '
+                 '(0: Tornado\'s default, 10)')
 safe_define('worker_serialization_mime', default='application/pickle', type=str,
             group=_OPTION_GROUP,
             help='http: Content-Type sent with worker requests')
