@@ -128,7 +128,10 @@ def forget_shared_instances():
 def worker_options():
     """Give the test the worker_* options and shared instances, restored afterwards."""
     import toto.workerconnection  # noqa: F401 - defines the options
-    saved = dict((name, getattr(options, name)) for name in WORKER_OPTIONS)
+    # Every worker_ option, including ones added after WORKER_OPTIONS was written.
+    names = set(WORKER_OPTIONS) | set(name for name in options.as_dict()
+                                      if name.startswith('worker_'))
+    saved = dict((name, getattr(options, name)) for name in names)
     forget_shared_instances()
     try:
         yield options
