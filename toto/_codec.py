@@ -114,6 +114,19 @@ class MessageCodec(object):
             data = self._compress(data)
         return data
 
+    def dumps_call(self, method, parameters):
+        """Return the wire bytes of a call, or raise TypeError saying why not.
+
+        Anything the serializer refuses (an open file, a lambda, an object
+        json does not know) is reported at the call site, before the call
+        is queued.
+        """
+        try:
+            return self.dumps({'method': method, 'parameters': parameters})
+        except Exception as error:
+            six.raise_from(TypeError('cannot serialize the parameters of %r: %s: %s'
+                                     % (method, type(error).__name__, error)), error)
+
     def loads(self, data):
         """Return the object encoded in wire bytes ``data``."""
         if self._decompress is not None:

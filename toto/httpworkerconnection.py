@@ -293,11 +293,7 @@ class HTTPWorkerConnection(WorkerConnection):
             auto_retry_count = self._check_retry_count(auto_retry_count)
         if callback is not None and not callable(callback):
             raise TypeError('callback must be callable, not %r' % (callback,))
-        try:
-            body = self._codec.dumps({'method': method, 'parameters': parameters})
-        except Exception as error:
-            six.raise_from(TypeError('cannot serialize the parameters of %r: %s: %s'
-                                     % (method, type(error).__name__, error)), error)
+        body = self._codec.dumps_call(method, parameters)
         future = Future()
         self._pending_count += 1
         self._attempt(_HTTPCall(future, body, timeout, auto_retry_count))

@@ -579,7 +579,7 @@ class ZMQWorkerConnection(WorkerConnection):
             auto_retry = self.auto_retry
         if callback is not None and not callable(callback):
             raise TypeError('callback must be callable, not %r' % (callback,))
-        payload = self._encode(method, parameters)
+        payload = self._codec.dumps_call(method, parameters)
 
         on_io_thread = _get_ident() == self._thread_ident
         loop_key = None if on_io_thread else _running_loop_key()
@@ -612,13 +612,6 @@ class ZMQWorkerConnection(WorkerConnection):
         self._complete_closed(call, None if not on_loop else
                               self._io_loop if on_io_thread else IOLoop.current())
         return future
-
-    def _encode(self, method, parameters):
-        try:
-            return self._codec.dumps({'method': method, 'parameters': parameters})
-        except Exception as error:
-            six.raise_from(TypeError('cannot serialize the parameters of %r: %s: %s'
-                                     % (method, type(error).__name__, error)), error)
 
     def _new_channel(self, loop_key):
         # Loops closed since their channel was made will never run its
