@@ -242,3 +242,19 @@ def test_zlib_compression_and_json_serialization_work_with_a_matching_client(ser
     frames = dealer.recv_multipart()
     assert frames[:2] == [b'', b'raw-id']
     assert json.loads(zlib.decompress(frames[2]).decode('utf-8')) == {'raw': True}
+
+
+@pytest.mark.timeout(40)
+def test_a_killed_worker_process_is_started_again_with_the_same_service_id(services):
+    import signal
+    service = services.start(processes=1)
+    connection = services.connect(service.address)
+    first = wait_for_answer(connection, logs=services.logs)
+
+    os.kill(first['pid'], signal.SIGKILL)
+    # The replacement answers once the parent noticed (it looks twice a second).
+    second = wait_for_answer(connection, logs=services.logs)
+
+    assert second['pid'] != first['pid']
+    assert second['service_id'] == first['service_id'] == 0
+    assert service.pid not in (first['pid'], second['pid'])

@@ -63,6 +63,11 @@ safe_define('debug', default=False, type=bool, group=_OPTION_GROUP,
 _DAEMON_COMMANDS = ('start', 'stop', 'restart')
 # How long "stop" waits for stopped processes to exit before it gives up.
 _STOP_WAIT = 10.0
+# How often the parent looks for service processes that ended.
+_SUPERVISE_INTERVAL = 0.5
+# A process that crashes this many times within the window stays down.
+_RESPAWN_LIMIT = 5
+_RESPAWN_WINDOW = 60.0
 
 
 def pid_path(i):
@@ -141,7 +146,9 @@ class TotoService(object):
     :meth:`run` calls :meth:`prepare` once in the parent process, then
     :meth:`main_loop` in each of ``--processes`` child processes (each with
     ``self.service_id`` set to its index), waits for them and calls
-    :meth:`finish`.
+    :meth:`finish`.  A process that crashes or is killed is started again
+    (up to five times a minute); one that returns, or ends on SIGTERM, is
+    not.
     """
 
     def __init__(self, conf_file=None, **kwargs):
@@ -258,14 +265,7 @@ class TotoService(object):
         # processes and stopped with the service.
         self._helper_processes = []
         self.prepare()
-        processes = []
-        for service_id in range(count):
-            process = multiprocessing.Process(target=self._service_process,
-                                              args=(service_id,),
-                                              name='%s-%d' % (type(self).__name__, service_id))
-            process.daemon = True
-            process.start()
-            processes.append(process)
+        processes = [self._start_process(service_id) for service_id in range(count)]
         helpers = list(self._helper_processes)
         pid_indexes = range(1, count + len(helpers) + 1)
         if daemonized:
@@ -275,8 +275,11 @@ class TotoService(object):
                     '' if count == 1 else 'es')
         previous = signal.signal(signal.SIGTERM, _raise_system_exit)
         try:
-            for process in processes or helpers:
-                process.join()
+            if processes:
+                self._supervise(processes, daemonized)
+            else:
+                for process in helpers:
+                    process.join()
         except (SystemExit, KeyboardInterrupt):
             pass
         finally:
@@ -290,6 +293,47 @@ class TotoService(object):
             if daemonized:
                 for index in [0] + list(pid_indexes):
                     _remove(pid_path(index))
+
+    def _start_process(self, service_id):
+        process = multiprocessing.Process(target=self._service_process, args=(service_id,),
+                                          name='%s-%d' % (type(self).__name__, service_id))
+        process.daemon = True
+        process.start()
+        return process
+
+    def _supervise(self, processes, daemonized):
+        """Wait for the service processes; start again any that crashed.
+
+        A process that ends cleanly (a ``shutdown`` command, SIGTERM) stays
+        ended, and the service ends when all have.  One that crashed or was
+        killed is started again, unless it crashed ``_RESPAWN_LIMIT`` times
+        within ``_RESPAWN_WINDOW`` seconds (then it is left down and logged).
+        """
+        crashes = dict((service_id, []) for service_id in range(len(processes)))
+        running = set(range(len(processes)))
+        while running:
+            for service_id in sorted(running):
+                process = processes[service_id]
+                process.join(_SUPERVISE_INTERVAL / max(len(running), 1))
+                if process.is_alive():
+                    continue
+                if process.exitcode == 0:
+                    running.discard(service_id)
+                    continue
+                now = time.time()
+                recent = [t for t in crashes[service_id] if now - t < _RESPAWN_WINDOW]
+                crashes[service_id] = recent + [now]
+                if len(recent) + 1 >= _RESPAWN_LIMIT:
+                    logger.error('%s process %d ended with status %s %d times in %d s: '
+                                 'leaving it down', type(self).__name__, service_id,
+                                 process.exitcode, _RESPAWN_LIMIT, _RESPAWN_WINDOW)
+                    running.discard(service_id)
+                    continue
+                logger.warning('%s process %d ended with status %s: starting it again',
+                               type(self).__name__, service_id, process.exitcode)
+                processes[service_id] = self._start_process(service_id)
+                if daemonized:
+                    _write_pid(pid_path(service_id + 1), processes[service_id].pid)
 
     def _service_process(self, service_id):
         self.service_id = service_id
