@@ -30,6 +30,8 @@ setup(
     long_description_content_type='text/x-rst',
     license='MIT',
     packages=find_packages(include=['toto', 'toto.*']),
+    # The type stubs and the PEP 561 marker that tells type checkers to use them.
+    package_data={'toto': ['py.typed', '*.pyi']},
     python_requires='>=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*, '
                     '!=3.5.*, !=3.6.*, !=3.7.*',
     install_requires=[

@@ -1,0 +1,46 @@
+import logging
+import socket
+from types import ModuleType
+from typing import Any, Dict, List, Union
+
+from tornado import web
+from tornado.concurrent import Future
+
+from toto.service import TotoService
+from toto.workerconnection import _Compression, _Serialization
+
+__all__ = ['TotoHTTPWorkerHandler', 'TotoHTTPWorkerService', 'make_application']
+
+logger: logging.Logger
+# Request Content-Type -> serializer (None: pickle), when the service has no
+# serialization_module of its own.
+CONTENT_TYPES: Dict[str, Any]
+
+class TotoHTTPWorkerHandler(web.RequestHandler):
+    method_module: ModuleType
+    debug: bool
+    def initialize(
+        self,
+        method_module: ModuleType,
+        compression: Any = None,
+        serialization: Any = None,
+        debug: bool = False,
+    ) -> None: ...
+    def post(self, *path_args: str) -> Future[None]: ...
+    def check_xsrf_cookie(self) -> None: ...
+
+def make_application(
+    method_module: Union[ModuleType, str],
+    path: str = '/',
+    compression: _Compression = None,
+    serialization: _Serialization = None,
+    debug: bool = False,
+) -> web.Application: ...
+def server_settings() -> Dict[str, Any]: ...
+
+class TotoHTTPWorkerService(TotoService):
+    # Bound by prepare(), in the parent process.
+    sockets: List[socket.socket]
+    port: int
+    def prepare(self) -> None: ...
+    def main_loop(self) -> None: ...

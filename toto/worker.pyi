@@ -1,0 +1,60 @@
+import logging
+from types import ModuleType
+from typing import Any, Callable, Dict, Optional, Tuple, Union
+
+from toto.service import TotoService
+from toto.service import pid_path as pid_path
+from toto.workerconnection import _Compression, _Serialization
+
+__all__ = ['TotoWorker', 'TotoWorkerService', 'find_method', 'error_info',
+           'send_control_command', 'pid_path']
+
+logger: logging.Logger
+CONTROL_PREFIX: bytes
+CONTROL_COMMANDS: Tuple[str, ...]
+
+# The object whose invoke(worker, parameters) runs the call ``name``, found
+# under ``method_module``; AttributeError when there is none.
+def find_method(method_module: Any, name: str) -> Any: ...
+# The {'code': ..., 'value': ...} error answer for ``error``, logged.
+def error_info(error: BaseException, debug: bool = False) -> Dict[str, Any]: ...
+def call_startup_function(path: str, worker: Any) -> Any: ...
+def send_control_command(command: str, address: str) -> int: ...
+def run_router(
+    bind_address: str,
+    socket_address: str,
+    max_message_size: Optional[int] = None,
+    curve_secret_key: Optional[str] = None,
+    curve_authorized_keys: Optional[str] = None,
+    on_ready: Optional[Callable[[], object]] = None,
+) -> None: ...
+
+class TotoWorker:
+    method_module: ModuleType
+    socket_address: str
+    control_socket_address: Optional[str]
+    debug: bool
+    max_message_size: Optional[int]
+    # Whatever the startup function puts there; None otherwise.
+    db_connection: Any
+    calls_answered: int
+    service_id: int
+    def __init__(
+        self,
+        method_module: Union[ModuleType, str],
+        socket_address: str,
+        control_socket_address: Optional[str] = None,
+        compression: _Compression = None,
+        serialization: _Serialization = None,
+        debug: bool = False,
+        max_message_size: Optional[int] = None,
+    ) -> None: ...
+    def error_info(self, error: BaseException) -> Dict[str, Any]: ...
+    def log_status(self) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+class TotoWorkerService(TotoService):
+    def prepare(self) -> None: ...
+    def main_loop(self) -> None: ...
+    def run(self) -> None: ...
