@@ -52,7 +52,17 @@ setup(
         'test': [
             'pytest',
             'pytest-timeout',
+            'msgpack>=1.0',
         ],
+        # ZeroMQ CURVE needs a libzmq built with it, which pyzmq's binary
+        # wheels are (on every supported Python); nothing more to install.
+        # The extra lets requirements say that they rely on CURVE.
+        'curve': [],
+        # Tornado's curl HTTP client: configure_client('curl') or
+        # --worker_http_client=curl.
+        'curl': ['pycurl>=7.43'],
+        # --worker_serialization_module=msgpack (msgpack has dumps/loads).
+        'msgpack': ['msgpack>=1.0'],
     },
     classifiers=[
         'Development Status :: 4 - Beta',
