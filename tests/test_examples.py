@@ -10,7 +10,10 @@ the workers through ``WorkerConnection.instance()``:
   and ``await=True``), each under the interpreter running the tests;
 * on Python 3, when ``TOTO_PYTHON2`` names a Python 2.7 (tox sets it), the
   unchanged ``webapp_py2.py`` also runs under that interpreter against the
-  Python 3 worker service.
+  Python 3 worker service;
+* the same application also runs over HTTP (``--worker_transport=http``
+  against ``toto-worker --transport=http``) and with msgpack as the
+  serialization module on both ends (the ``msgpack`` extra).
 
 Every process is started in a session of its own and ended, with whatever it
 started, when its test ends.
@@ -57,19 +60,17 @@ _opener = build_opener(ProxyHandler({}))
 def _child_env(python):
     """The environment for a child: toto as this test run sees it."""
     env = dict(os.environ)
-    if python == sys.executable:
+    if python == sys.executable or python == toto_worker_script():
         import toto
         roots = [os.path.dirname(os.path.dirname(os.path.abspath(toto.__file__)))]
     elif os.path.isdir(os.path.join(REPO_ROOT, 'toto')):
         roots = [REPO_ROOT]  # another interpreter: the checkout's toto, as other tests do
     else:
         roots = []  # tests copied without the package: the interpreter's own toto
+    roots.append(EXAMPLES_DIR)  # the methods package, for toto-worker
     if env.get('PYTHONPATH'):
         roots.append(env['PYTHONPATH'])
-    if roots:
-        env['PYTHONPATH'] = os.pathsep.join(roots)
-    else:
-        env.pop('PYTHONPATH', None)
+    env['PYTHONPATH'] = os.pathsep.join(roots)
     env['PYTHONUNBUFFERED'] = '1'
     return env
 
@@ -144,27 +145,42 @@ class Lab(object):
     def logs(self):
         return '\n'.join(program.describe() for program in self.programs)
 
-    def start_worker(self, python=sys.executable):
-        """worker.py with worker.conf, moved to addresses of this test."""
-        port = free_port()
-        self.worker_address = 'tcp://127.0.0.1:%d' % port
-        self.visits_file = os.path.join(self.directory, 'visits.log')
-        return self.start('worker', [
-            python, WORKER_SCRIPT,
-            '--worker_bind_address=' + self.worker_address,
-            '--worker_socket_address=ipc://' + os.path.join(self.socket_directory, 'w.sock'),
-            '--control_socket_address=ipc://' + os.path.join(self.socket_directory, 'c.sock'),
-            '--visits_file=' + self.visits_file,
-        ])
+    def start_worker(self, transport='zmq', serialization=None):
+        """The example's methods served as worker.conf says, on this test's addresses.
 
-    def start_webapp(self, python, script):
+        zmq: ``worker.py``; http: ``toto-worker --transport=http`` (which
+        reads no conf file), with the methods found through PYTHONPATH.
+        """
+        self.transport = transport
+        self.visits_file = os.path.join(self.directory, 'visits.log')
+        port = free_port()
+        if transport == 'zmq':
+            self.worker_address = 'tcp://127.0.0.1:%d' % port
+            argv = [sys.executable, WORKER_SCRIPT,
+                    '--worker_bind_address=' + self.worker_address,
+                    '--worker_socket_address=ipc://' + self._socket('w'),
+                    '--control_socket_address=ipc://' + self._socket('c'),
+                    '--visits_file=' + self.visits_file]
+        else:
+            self.worker_address = 'http://127.0.0.1:%d/' % port
+            argv = [toto_worker_script(), '--transport=http', '--method_module=methods',
+                    '--processes=2', '--http_worker_port=%d' % port]
+        if serialization:
+            argv.append('--serialization_module=' + serialization)
+        return self.start('worker', argv)
+
+    def _socket(self, name):
+        return os.path.join(self.socket_directory, name + '.sock')
+
+    def start_webapp(self, python, script, serialization=None):
         """A web application with webapp.conf, pointed at this test's worker service."""
         port = free_port()
-        program = self.start('webapp', [
-            python, os.path.join(EXAMPLES_DIR, script),
-            '--port=%d' % port,
-            '--worker_address=' + self.worker_address,
-        ])
+        argv = [python, os.path.join(EXAMPLES_DIR, script), '--port=%d' % port,
+                '--worker_transport=' + self.transport,
+                '--worker_address=' + self.worker_address]
+        if serialization:
+            argv.append('--worker_serialization_module=' + serialization)
+        program = self.start('webapp', argv)
         program.url = 'http://127.0.0.1:%d' % port
         return program
 
@@ -220,22 +236,46 @@ def python2_interpreter():
     return path
 
 
-if PY2:
-    WEBAPPS = [pytest.param('webapp_py2.py', False, id='webapp_py2')]
-else:
-    WEBAPPS = [pytest.param('webapp_py3.py', False, id='webapp_py3'),
-               pytest.param('webapp_py2.py', True, id='webapp_py2-on-TOTO_PYTHON2')]
+def toto_worker_script():
+    """The toto-worker console script installed beside this interpreter."""
+    return os.path.join(os.path.dirname(sys.executable), 'toto-worker')
+
+
+def has_msgpack():
+    try:
+        import msgpack  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+NATIVE_WEBAPP = 'webapp_py2.py' if PY2 else 'webapp_py3.py'
+# (web application, runs on TOTO_PYTHON2, transport, serialization module)
+VARIANTS = [pytest.param(NATIVE_WEBAPP, False, 'zmq', None, id=NATIVE_WEBAPP[:-3])]
+if not PY2:
+    VARIANTS.append(pytest.param('webapp_py2.py', True, 'zmq', None,
+                                 id='webapp_py2-on-TOTO_PYTHON2'))
+VARIANTS += [
+    pytest.param(NATIVE_WEBAPP, False, 'http', None, id=NATIVE_WEBAPP[:-3] + '-http'),
+    # Python 2 packs str as binary, so msgpack peers must run the same Python.
+    pytest.param(NATIVE_WEBAPP, False, 'zmq', 'msgpack', id=NATIVE_WEBAPP[:-3] + '-msgpack'),
+]
 
 
 # -- tests --------------------------------------------------------------------------
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize('script,on_python2', WEBAPPS)
-def test_web_application_calls_the_example_workers(tmp_path, script, on_python2):
+@pytest.mark.parametrize('script,on_python2,transport,serialization', VARIANTS)
+def test_web_application_calls_the_example_workers(tmp_path, script, on_python2, transport,
+                                                    serialization):
     python = python2_interpreter() if on_python2 else sys.executable
+    if transport == 'http' and not os.path.isfile(toto_worker_script()):
+        pytest.skip('toto-worker is not installed beside %s' % sys.executable)
+    if serialization == 'msgpack' and not has_msgpack():
+        pytest.skip('msgpack is not installed (the msgpack or test extra)')
     with Lab(str(tmp_path)) as lab:
-        lab.start_worker()
-        webapp = lab.start_webapp(python, script)
+        lab.start_worker(transport, serialization)
+        webapp = lab.start_webapp(python, script, serialization)
         # Up once both the web application and a worker answer.
         assert wait_for(lab, webapp.url + '/visits',
                         lambda status, body: status == 200) == {'visits': 0}
