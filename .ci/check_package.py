@@ -2,8 +2,9 @@
 
     python .ci/check_package.py WORK_DIR [PYTEST_ARGS...]
 
-1. ``python -m build`` makes the sdist and the wheel in WORK_DIR/dist, and the
-   wheel must be the universal one (py2.py3-none-any) with the type stubs;
+1. ``python -m build`` makes the sdist and the wheel in WORK_DIR/dist; the
+   wheel must be the universal one (py2.py3-none-any) with the type stubs,
+   and the sdist must also carry the changelog, examples, tests and docs;
 2. ``twine check --strict`` checks both;
 3. a fresh virtual environment (WORK_DIR/venv) gets the wheel -- not the
    source tree -- with the ``test`` extra;
@@ -23,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,6 +32,9 @@ DEFAULT_PYTEST_ARGS = ['--ignore=tests/faults', '--ignore=tests/test_benchmarks_
 # What the wheel must hold besides the modules.
 TYPING_FILES = ['toto/py.typed', 'toto/workerconnection.pyi', 'toto/zmqworkerconnection.pyi',
                 'toto/httpworkerconnection.pyi', 'toto/exceptions.pyi', 'toto/invocation.pyi']
+# What the sdist must hold besides the package (MANIFEST.in).
+SDIST_FILES = TYPING_FILES + ['CHANGELOG.rst', 'examples/webapp_py2.py', 'examples/webapp_py3.py',
+                              'examples/methods/greet.py', 'tests/conftest.py', 'docs/conf.py']
 
 
 def step(title):
@@ -69,6 +74,11 @@ def main(argv):
         missing = sorted(set(TYPING_FILES) - set(archive.namelist()))
     if missing:
         sys.exit('package: the wheel lacks %s' % ', '.join(missing))
+    with tarfile.open(sdists[0]) as archive:
+        names = set(name.split('/', 1)[-1] for name in archive.getnames())
+    missing = sorted(set(SDIST_FILES) - names)
+    if missing:
+        sys.exit('package: the sdist lacks %s' % ', '.join(missing))
     print('built %s and %s' % (os.path.basename(sdists[0]), os.path.basename(wheel)))
 
     step('twine check')
