@@ -10,7 +10,8 @@
    source tree -- with the ``test`` extra;
 4. tests/ and examples/ are copied to WORK_DIR/suite, without the package,
    and pytest runs there with that environment's Python, after checking that
-   ``import toto`` finds the installed copy. Without PYTEST_ARGS the run
+   ``import toto`` finds the installed copy and that its version is the
+   installed metadata's and the newest CHANGELOG.rst entry's. Without PYTEST_ARGS the run
    leaves out the fault suite and the benchmark smoke test (the benchmarks
    are not part of the distribution).
 
@@ -21,6 +22,7 @@ Exits with the first failing step's status.
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,6 +106,18 @@ def main(argv):
     print('toto is imported from %s' % location)
     if not location.startswith(venv + os.sep):
         sys.exit('package: toto came from %s, not from the installed wheel' % location)
+    # One version everywhere: toto.version is what setup.py and docs/conf.py
+    # read; the installed metadata and the changelog's newest entry must agree.
+    versions = subprocess.check_output(
+        [python, '-c', 'import importlib.metadata as m, toto; '
+                       'print(toto.version, m.version("toto-compat"))'],
+        cwd=suite, universal_newlines=True).split()
+    with open(os.path.join(ROOT, 'CHANGELOG.rst')) as changelog:
+        newest = re.search(r'^(\d+\.\d+\S*)\n---', changelog.read(), re.M).group(1)
+    print('toto.version %s, installed metadata %s, CHANGELOG.rst %s'
+          % (versions[0], versions[1], newest))
+    if len(set(versions + [newest])) != 1:
+        sys.exit('package: the versions differ')
     run([python, '-m', 'pytest', '-p', 'no:cacheprovider'] + pytest_args, cwd=suite)
 
 
