@@ -11,6 +11,9 @@ the workers through ``WorkerConnection.instance()``:
 * on Python 3, when ``TOTO_PYTHON2`` names a Python 2.7 (tox sets it), the
   unchanged ``webapp_py2.py`` also runs under that interpreter against the
   Python 3 worker service;
+* on Python 3, ``webapp_py2.py`` also runs with nothing changed but its
+  ``await=True`` spelling (the claim of docs/migration.rst), and
+  ``client.py`` makes its three calls;
 * the same application also runs over HTTP (``--worker_transport=http``
   against ``toto-worker --transport=http``) and with msgpack as the
   serialization module on both ends (the ``msgpack`` extra).
@@ -175,7 +178,8 @@ class Lab(object):
     def start_webapp(self, python, script, serialization=None):
         """A web application with webapp.conf, pointed at this test's worker service."""
         port = free_port()
-        argv = [python, os.path.join(EXAMPLES_DIR, script), '--port=%d' % port,
+        argv = [python, os.path.join(EXAMPLES_DIR, script),  # (a full path stays one)
+                '--port=%d' % port,
                 '--worker_transport=' + self.transport,
                 '--worker_address=' + self.worker_address]
         if serialization:
@@ -311,3 +315,53 @@ def test_help_lists_the_options_in_their_groups(tmp_path, script, groups):
     assert process.returncode == 0, output
     for group in groups:
         assert '\n%s:\n' % group in output, (group, output)
+
+
+def respell_await(source):
+    """The Python 3 spelling of a Python 2 file's ``await=True`` keyword arguments."""
+    return source.replace('await=True', "**{'await': True}")
+
+
+@pytest.mark.skipif(PY2, reason='the Python 3 side of the migration')
+@pytest.mark.timeout(120)
+def test_python2_web_application_runs_on_python3_with_only_await_respelled(tmp_path):
+    with io.open(os.path.join(EXAMPLES_DIR, 'webapp_py2.py'), encoding='utf-8') as source:
+        python2_source = source.read()
+    python3_source = respell_await(python2_source)
+    changed = [(old, new) for old, new in zip(python2_source.splitlines(),
+                                              python3_source.splitlines()) if old != new]
+    assert changed and all('await=True' in old for old, new in changed), changed
+    # Beside a copy of its conf file, as webapp_py2.py sits beside webapp.conf.
+    program_dir = tmp_path / 'app'
+    program_dir.mkdir()
+    with io.open(str(program_dir / 'webapp.py'), 'w', encoding='utf-8') as program:
+        program.write(python3_source)
+    shutil.copy(os.path.join(EXAMPLES_DIR, 'webapp.conf'), str(program_dir))
+
+    with Lab(str(tmp_path)) as lab:
+        lab.start_worker()
+        webapp = lab.start_webapp(sys.executable, str(program_dir / 'webapp.py'))
+        assert wait_for(lab, webapp.url + '/visits',
+                        lambda status, body: status == 200) == {'visits': 0}
+        assert get(webapp.url + '/hello?name=Ada') == (200, {'greeting': 'Hello, Ada!'})
+        assert get(webapp.url + '/hello')[0] == 400
+        wait_for(lab, webapp.url + '/visits',
+                 lambda status, body: body == {'visits': 1}, timeout=10.0)
+
+
+@pytest.mark.skipif(PY2, reason='client.py is the Python 3 client')
+@pytest.mark.timeout(120)
+def test_client_calls_greet_three_ways(tmp_path):
+    with Lab(str(tmp_path)) as lab:
+        lab.start_worker()
+        client = lab.start('client', [sys.executable, os.path.join(EXAMPLES_DIR, 'client.py'),
+                                      '--worker_address=' + lab.worker_address,
+                                      '--worker_timeout=20', 'Ada'])
+        deadline = time.time() + START_TIMEOUT
+        while client.running() and time.time() < deadline:
+            time.sleep(0.05)
+        assert client.process.poll() == 0, lab.logs()
+        lines = client.output().splitlines()
+        answer = "{'greeting': 'Hello, Ada!'}"
+        assert lines == ['callback: ' + answer, 'yield:    ' + answer,
+                         'await:    ' + answer], lab.logs()
