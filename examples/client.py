@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def with_callback(name: str) -> Future[Any]:
-    """1. A callback: called once with the answer, on the caller's IOLoop."""
+    """1. A callback: called once, with the answer, on this IOLoop."""
     answered: Future[Any] = Future()
     connection = WorkerConnection.instance()
     connection.invoke('greet', {'name': name}, callback=answered.set_result)
@@ -35,20 +35,22 @@ def with_callback(name: str) -> Future[Any]:
 
 @gen.coroutine
 def with_yield(name: str) -> Generator[Any, Any, Any]:
-    """2. yield: a gen.coroutine yields the Future that the await flag asks for.
+    """2. yield: a gen.coroutine yields the Future the await flag gives.
 
-    ``await=True`` on Python 2.7; on Python 3 the same keyword goes through a
-    dictionary, a spelling that also runs on Python 2.7.
+    ``await=True`` on Python 2.7; on Python 3 the same keyword goes
+    through a dictionary, a spelling that also runs on Python 2.7.
     """
     connection = WorkerConnection.instance()
-    answer = yield connection.invoke('greet', {'name': name}, **{'await': True})
+    answer = yield connection.invoke('greet', {'name': name},
+                                     **{'await': True})
     return answer
 
 
 async def with_await(name: str) -> Any:
     """3. await: a native coroutine awaits ``invoke(..., await_=True)``."""
     connection = WorkerConnection.instance()
-    return await connection.invoke('greet', {'name': name}, await_=True)
+    return await connection.invoke('greet', {'name': name},
+                                   await_=True)
 
 
 async def call_three_ways(name: str) -> None:
@@ -59,7 +61,8 @@ async def call_three_ways(name: str) -> None:
 
 
 def main() -> None:
-    tornado.options.parse_config_file(os.path.join(HERE, 'webapp.conf'), final=False)
+    tornado.options.parse_config_file(os.path.join(HERE, 'webapp.conf'),
+                                      final=False)
     names = tornado.options.parse_command_line()
     asyncio.run(call_three_ways(names[0] if names else 'world'))
 

@@ -3,8 +3,10 @@
     python examples/webapp_py3.py          (Python 3)
     python examples/webapp_py2.py          (Python 2.7)
 
-    curl 'http://127.0.0.1:8000/hello?name=Ada'   -> {"greeting": "Hello, Ada!"}
-    curl 'http://127.0.0.1:8000/visits'           -> {"visits": 1}
+    $ curl 'http://127.0.0.1:8000/hello?name=Ada'
+    {"greeting": "Hello, Ada!"}
+    $ curl 'http://127.0.0.1:8000/visits'
+    {"visits": 1}
 
 The two files are one program. They differ only where a handler waits for a
 worker: a Python 2.7 ``gen.coroutine`` yields the Future that
@@ -45,13 +47,14 @@ class WorkerHandler(tornado.web.RequestHandler):
     """Base of the handlers: turns worker error answers into HTTP errors."""
 
     def failed(self, answer):  # type: (object) -> bool
-        """Send the error in ``answer``, if it is an error answer; say if it was."""
+        """Send an error answer as an HTTP error; tell whether it was one."""
         error = answer.get('error') if isinstance(answer, dict) else None
         if error is None:
             return False
         if error == 'timeout':
             self.set_status(504)  # no worker answered in time (zmq)
-        elif isinstance(error, dict) and error.get('code') == ERROR_MISSING_PARAMS:
+        elif isinstance(error, dict) and \
+                error.get('code') == ERROR_MISSING_PARAMS:
             self.set_status(400)  # the method refused the parameters
         else:
             self.set_status(502)  # the method failed
@@ -104,12 +107,14 @@ def make_app():  # type: () -> tornado.web.Application
 
 def serve():  # type: () -> None
     make_app().listen(options.port, options.host)
-    logger.info('listening on http://%s:%d/, calling %s workers at %s', options.host,
-                options.port, options.worker_transport, options.worker_address)
+    logger.info('listening on http://%s:%d/, calling %s workers at %s',
+                options.host, options.port, options.worker_transport,
+                options.worker_address)
 
 
 def main():  # type: () -> None
-    tornado.options.parse_config_file(os.path.join(HERE, 'webapp.conf'), final=False)
+    tornado.options.parse_config_file(os.path.join(HERE, 'webapp.conf'),
+                                      final=False)
     tornado.options.parse_command_line()
     # Start listening from inside the running loop: that works the same on
     # Tornado 5.1 and 6, and needs no "current" loop before the loop runs

@@ -24,7 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # An option of the application itself, read by the methods in
 # methods/visits; it must be defined before the conf file is read.
-define('visits_file', default='visits.log', type=str, group='example application',
+define('visits_file', default='visits.log', type=str,
+       group='example application',
        help='Text file the visits.* methods keep the visitor log in')
 
 
