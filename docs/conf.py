@@ -8,7 +8,8 @@ import sys
 HERE = os.path.abspath(os.path.dirname(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
-# Local extensions: totooptions builds the option tables from the code.
+# Local extensions: totooptions builds the option tables from the code, and
+# examplediff shows how two example files differ.
 sys.path.insert(0, os.path.join(HERE, '_ext'))
 
 
@@ -28,6 +29,7 @@ extensions = [
     'sphinx.ext.autodoc',
     'sphinx.ext.viewcode',
     'totooptions',
+    'examplediff',
 ]
 
 root_doc = master_doc = 'index'
