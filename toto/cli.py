@@ -36,8 +36,37 @@ EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
 EXIT_TRANSPORT = 4
 
-safe_define('transport', default='zmq', type=str, group='toto-worker',
-            metavar='zmq|http', help='toto-worker: serve over ZeroMQ or HTTP')
+_WORKER_USAGE = """\
+usage: toto-worker [--transport=zmq|http] --method_module=MODULE [OPTIONS]
+
+Run a worker service for the methods under --method_module: over ZeroMQ (a
+router and --processes worker processes) or, with --transport=http, as HTTP
+worker processes. --start, --stop and --restart run it as a daemon;
+--command=status|shutdown talks to a running ZeroMQ service.
+"""
+
+_INVOKE_USAGE = """\
+usage: toto-invoke --worker_address=ADDRESSES [OPTIONS] METHOD [JSON_PARAMETERS]
+
+Call METHOD on a worker and print its answer as JSON. Parameters are a JSON
+document (default {}). Exit status: 0 answer, 1 error answer, 2 usage,
+3 timeout, 4 transport failure (refused connection, no worker).
+"""
+
+
+def define_worker_options():
+    """Define the options only ``toto-worker`` has."""
+    safe_define('transport', default='zmq', type=str, group='toto-worker',
+                metavar='zmq|http', help='Serve over ZeroMQ or HTTP')
+
+
+def _wants_help(argv):
+    return any(argument in ('-h', '--help', '-help') for argument in argv)
+
+
+def _print_help(usage):
+    print(usage, file=sys.stderr)
+    tornado.options.print_help()
 
 
 def worker_main(argv=None):
@@ -46,8 +75,12 @@ def worker_main(argv=None):
     from toto.httpworker import TotoHTTPWorkerService
     from toto.worker import CONTROL_COMMANDS, TotoWorkerService
 
+    define_worker_options()
     if argv is not None:
         sys.argv = [sys.argv[0]] + list(argv)
+    if _wants_help(sys.argv[1:]):
+        _print_help(_WORKER_USAGE)
+        return EXIT_OK
     # Method packages usually sit in the directory the service starts from,
     # which console scripts do not put on the import path themselves.
     if os.getcwd() not in sys.path:
@@ -109,11 +142,13 @@ def invoke_main(argv=None):
     """Entry point of ``toto-invoke``: ``toto-invoke [options] METHOD [JSON]``."""
     import toto.workerconnection  # noqa: F401 - defines the worker_ options
 
-    arguments = tornado.options.parse_command_line(
-        [sys.argv[0]] + list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _wants_help(argv):
+        _print_help(_INVOKE_USAGE)
+        return EXIT_OK
+    arguments = tornado.options.parse_command_line([sys.argv[0]] + argv)
     if not 1 <= len(arguments) <= 2:
-        print('usage: toto-invoke [--worker_address=...] [--worker_transport=zmq|http] '
-              'METHOD [JSON_PARAMETERS]', file=sys.stderr)
+        print(_INVOKE_USAGE, file=sys.stderr)
         return EXIT_USAGE
     method = arguments[0]
     try:

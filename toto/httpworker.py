@@ -59,14 +59,15 @@ logger = logging.getLogger('toto.httpworker')
 _OPTION_GROUP = 'http worker service'
 
 safe_define('http_worker_host', default='127.0.0.1', type=str, group=_OPTION_GROUP,
+            metavar='HOST',
             help='Interface the HTTP worker listens on ("" for all)')
-safe_define('http_worker_port', default=8888, type=int, group=_OPTION_GROUP,
+safe_define('http_worker_port', default=8888, type=int, group=_OPTION_GROUP, metavar='PORT',
             help='Port the HTTP worker listens on (0 picks a free one)')
-safe_define('http_worker_path', default='/', type=str, group=_OPTION_GROUP,
+safe_define('http_worker_path', default='/', type=str, group=_OPTION_GROUP, metavar='PATH',
             help='URL path the HTTP worker answers calls on')
-safe_define('http_worker_certfile', type=str, group=_OPTION_GROUP,
+safe_define('http_worker_certfile', type=str, group=_OPTION_GROUP, metavar='FILE',
             help='PEM certificate: serve https:// instead of http://')
-safe_define('http_worker_keyfile', type=str, group=_OPTION_GROUP,
+safe_define('http_worker_keyfile', type=str, group=_OPTION_GROUP, metavar='FILE',
             help='PEM private key of --http_worker_certfile')
 
 #: The serializers picked by request ``Content-Type`` when the service has no

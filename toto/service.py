@@ -44,9 +44,10 @@ _OPTION_GROUP = 'service'
 safe_define('daemon', metavar='start|stop|restart', type=str, group=_OPTION_GROUP,
             help='Run as a daemon: start, stop or restart it.  On the command line '
                  'the --start, --stop and --restart aliases are shorter')
-safe_define('processes', default=1, type=int, group=_OPTION_GROUP,
+safe_define('processes', default=1, type=int, group=_OPTION_GROUP, metavar='N',
             help='How many service processes to run; negative: one per CPU')
 safe_define('pidfile', default='toto.daemon.pid', type=str, group=_OPTION_GROUP,
+            metavar='PATH',
             help='Daemon pidfile path; process i writes <name>.<i>.<ext>, '
                  'e.g. toto.daemon.pid -> toto.daemon.0.pid')
 safe_define('start', default=False, type=bool, group=_OPTION_GROUP,

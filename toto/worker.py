@@ -54,36 +54,39 @@ logger = logging.getLogger('toto.worker')
 _OPTION_GROUP = 'worker service'
 
 safe_define('method_module', default='methods', type=str, group=_OPTION_GROUP,
+            metavar='MODULE',
             help='Package (or module) that holds the worker methods: a call to '
                  '"a.b" runs <method_module>.a.b.invoke(worker, parameters)')
 safe_define('worker_bind_address', default='tcp://*:55555', type=str, group=_OPTION_GROUP,
+            metavar='ADDRESS',
             help='Address the router binds for clients; empty: run worker processes '
                  'only, connected to --worker_socket_address')
 safe_define('worker_socket_address', default='ipc:///tmp/workerservice.sock', type=str,
-            group=_OPTION_GROUP,
+            group=_OPTION_GROUP, metavar='ADDRESS',
             help='Address between the router and the worker processes (tcp to '
                  'spread workers over machines)')
 safe_define('control_socket_address', default='ipc:///tmp/workercontrol.sock', type=str,
-            group=_OPTION_GROUP,
+            group=_OPTION_GROUP, metavar='ADDRESS',
             help='PUB/SUB address for control commands sent with --command')
 safe_define('command', type=str, metavar='status|shutdown', group=_OPTION_GROUP,
             help='Send this command to running worker processes and exit')
-safe_define('startup_function', type=str, group=_OPTION_GROUP,
+safe_define('startup_function', type=str, group=_OPTION_GROUP, metavar='MODULE.FUNCTION',
             help='module.function called in each worker process before it takes '
                  'calls, with the keyword arguments worker and db_connection')
 safe_define('max_message_size', default=64 * 1024 * 1024, type=int, group=_OPTION_GROUP,
+            metavar='BYTES',
             help='Largest call in bytes a worker accepts; a client sending more is '
                  'disconnected (zmq) or refused (http). -1: no limit')
-safe_define('curve_secret_key', type=str, group=_OPTION_GROUP,
+safe_define('curve_secret_key', type=str, group=_OPTION_GROUP, metavar='KEY|FILE',
             help='zmq: the service\'s CURVE secret key (Z85 text or .key_secret file); '
                  'clients then need its public key, and traffic is encrypted')
-safe_define('curve_authorized_keys', type=str, group=_OPTION_GROUP,
+safe_define('curve_authorized_keys', type=str, group=_OPTION_GROUP, metavar='DIRECTORY',
             help='zmq: directory of client public certificates allowed in '
                  '(default with a secret key: any client that knows the server key)')
-safe_define('compression_module', type=str, group=_OPTION_GROUP,
+safe_define('compression_module', type=str, group=_OPTION_GROUP, metavar='MODULE',
             help='Module with compress()/decompress() for messages, e.g. zlib; '
                  'must match the clients')
-safe_define('serialization_module', type=str, group=_OPTION_GROUP,
+safe_define('serialization_module', type=str, group=_OPTION_GROUP, metavar='MODULE',
             help='Module with dumps()/loads() for messages, e.g. json (default: '
                  'pickle protocol 2); must match the clients')
 

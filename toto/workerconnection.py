@@ -35,43 +35,48 @@ logger = logging.getLogger('toto.workerconnection')
 
 _OPTION_GROUP = 'worker connection'
 
-safe_define('worker_address', default='', type=str, group=_OPTION_GROUP,
+safe_define('worker_address', default='', type=str, group=_OPTION_GROUP, metavar='ADDRESSES',
             help='Comma separated worker addresses: tcp://host:port for zmq, '
                  'http://host:port/path for http')
 safe_define('worker_transport', default='zmq', type=str, group=_OPTION_GROUP,
+            metavar='zmq|http',
             help="Transport used by WorkerConnection.instance(): 'zmq' or 'http'")
 safe_define('worker_timeout', default=10.0, type=float, group=_OPTION_GROUP,
+            metavar='SECONDS',
             help='Default worker call timeout in seconds; negative never times out '
                  'or retries; 0 is not allowed')
 safe_define('worker_auto_retry', default=False, type=bool, group=_OPTION_GROUP,
             help='zmq: resend a call that timed out instead of failing it')
-safe_define('worker_retry_count', default=0, type=int, group=_OPTION_GROUP,
+safe_define('worker_retry_count', default=0, type=int, group=_OPTION_GROUP, metavar='N',
             help='http: how many times a call that failed in transport is resent')
-safe_define('worker_compression_module', type=str, group=_OPTION_GROUP,
+safe_define('worker_compression_module', type=str, group=_OPTION_GROUP, metavar='MODULE',
             help='Module with compress()/decompress() for worker messages, e.g. zlib')
 safe_define('worker_serialization_module', type=str, group=_OPTION_GROUP,
+            metavar='MODULE',
             help='Module with dumps()/loads() for worker messages, e.g. json '
                  '(default: pickle protocol 2)')
-safe_define('worker_curve_server_key', type=str, group=_OPTION_GROUP,
+safe_define('worker_curve_server_key', type=str, group=_OPTION_GROUP, metavar='KEY|FILE',
             help='zmq: the worker service\'s CURVE public key (Z85 text or certificate '
                  'file); turns on encryption and authentication')
-safe_define('worker_curve_public_key', type=str, group=_OPTION_GROUP,
+safe_define('worker_curve_public_key', type=str, group=_OPTION_GROUP, metavar='KEY|FILE',
             help='zmq: this client\'s CURVE public key (default: a fresh key pair)')
-safe_define('worker_curve_secret_key', type=str, group=_OPTION_GROUP,
+safe_define('worker_curve_secret_key', type=str, group=_OPTION_GROUP, metavar='KEY|FILE',
             help='zmq: this client\'s CURVE secret key (Z85 text or .key_secret file)')
-safe_define('worker_ca_file', type=str, group=_OPTION_GROUP,
+safe_define('worker_ca_file', type=str, group=_OPTION_GROUP, metavar='FILE',
             help='http: CA certificates (PEM) to verify https:// workers with')
 safe_define('worker_validate_cert', default=True, type=bool, group=_OPTION_GROUP,
             help='http: verify the certificates of https:// workers')
-safe_define('worker_client_cert', type=str, group=_OPTION_GROUP,
+safe_define('worker_client_cert', type=str, group=_OPTION_GROUP, metavar='FILE',
             help='http: client certificate (PEM) presented to https:// workers')
-safe_define('worker_client_key', type=str, group=_OPTION_GROUP,
+safe_define('worker_client_key', type=str, group=_OPTION_GROUP, metavar='FILE',
             help='http: private key (PEM) of --worker_client_cert')
 safe_define('worker_http_client', default='default', type=str, group=_OPTION_GROUP,
             metavar='default|curl|simple',
-            help="http: the client calls go through; 'curl' keeps connections open "
-                 "(needs pycurl) and is the fastest")
+            help="http: which HTTP client carries the calls: 'default' (whatever "
+                 "AsyncHTTPClient is configured to), 'curl' (keeps connections open; "
+                 "needs pycurl; fastest) or 'simple'")
 safe_define('worker_http_max_clients', default=0, type=int, group=_OPTION_GROUP,
+            metavar='N',
             help='http: requests in flight at once with the curl or simple client '
                  '(0: Tornado\'s default, 10)')
 safe_define('worker_serialization_mime', default='application/pickle', type=str,
