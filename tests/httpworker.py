@@ -23,46 +23,13 @@ An undecodable request body gets 400.
 """
 
 import datetime
-import importlib
-import pickle
 import threading
 import uuid
 
-import six
-from support import LoopThread
+from support import ERROR_SERVER, GARBAGE, Identity, LoopThread, Pickle, module_or_default
 from tornado import gen, locks, netutil, web
 from tornado.httpserver import HTTPServer
 
-GARBAGE = b'\xff\x00 this is not a pickle, json document or zlib stream \xfe'
-ERROR_SERVER = 1000
-
-
-class _Pickle(object):
-    @staticmethod
-    def dumps(value):
-        return pickle.dumps(value, 2)
-
-    @staticmethod
-    def loads(data):
-        return pickle.loads(data)
-
-
-class _Identity(object):
-    @staticmethod
-    def compress(data):
-        return data
-
-    @staticmethod
-    def decompress(data):
-        return data
-
-
-def _module(value, default):
-    if value is None:
-        return default
-    if isinstance(value, six.string_types):
-        return importlib.import_module(value)
-    return value
 
 
 class KeyRegistry(object):
@@ -144,8 +111,8 @@ class HTTPTestWorker(object):
     """Context manager: a Tornado HTTP worker listening on 127.0.0.1:<free port>."""
 
     def __init__(self, serialization=None, compression=None, worker_id=None, registry=None):
-        self.serialization = _module(serialization, _Pickle)
-        self.compression = _module(compression, _Identity)
+        self.serialization = module_or_default(serialization, Pickle)
+        self.compression = module_or_default(compression, Identity)
         self.worker_id = worker_id or 'http-%s' % uuid.uuid4().hex[:8]
         self.registry = registry or KeyRegistry()
         self.port = None

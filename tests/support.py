@@ -4,15 +4,56 @@ Nothing here replaces a part of the product: these are the waiting, recording an
 event-loop plumbing that the tests need to drive real sockets and real servers.
 """
 
+import importlib
+import pickle
 import socket
 import threading
 import time
 from concurrent.futures import Future as ThreadFuture
 
+import six
 from tornado import gen
 from tornado.ioloop import IOLoop
 
 DEFAULT_WAIT = 5.0
+# What the test workers answer when told to answer nonsense.
+GARBAGE = b'\xff\x00 this is not a pickle, json document or zlib stream \xfe'
+ERROR_SERVER = 1000
+
+
+# -- serialization and compression of the test workers ----------------------------------
+
+class Pickle(object):
+    """Default serialization: pickle, dumped with protocol 2 as the Toto worker does."""
+
+    @staticmethod
+    def dumps(value):
+        return pickle.dumps(value, 2)
+
+    @staticmethod
+    def loads(data):
+        return pickle.loads(data)
+
+
+class Identity(object):
+    @staticmethod
+    def compress(data):
+        return data
+
+    @staticmethod
+    def decompress(data):
+        return data
+
+
+def module_or_default(value, default):
+    """The module named by ``value`` (or ``value`` itself), or ``default`` if None."""
+    if value is None:
+        return default
+    if isinstance(value, six.string_types):
+        return importlib.import_module(value)
+    return value
+
+
 
 
 def wait_until(predicate, timeout=DEFAULT_WAIT, interval=0.005, message=None):

@@ -37,52 +37,18 @@ stops when its standard input closes.
 from __future__ import print_function
 
 import argparse
-import importlib
-import pickle
 import sys
 import threading
 import time
 import uuid
 
-import six
 import zmq
+from support import ERROR_SERVER, GARBAGE, Identity, Pickle, module_or_default
 
 # pickle.dumps({'text': 'caf\xc3\xa9', 'raw': '\xff\xfe', 'num': 1}, 2) made on Python 2.7:
 # 'text' holds UTF-8 bytes in a Python 2 str, 'raw' holds bytes that are not UTF-8.
 PY2_PICKLE = (b'\x80\x02}q\x00(U\x04textq\x01U\x05caf\xc3\xa9q\x02U\x03numq\x03K\x01'
               b'U\x03rawq\x04U\x02\xff\xfeq\x05u.')
-GARBAGE = b'\xff\x00 this is not a pickle, json document or zlib stream \xfe'
-ERROR_SERVER = 1000
-
-
-class _Pickle(object):
-    """Default serialization: pickle, dumped with protocol 2 as the Toto worker does."""
-
-    @staticmethod
-    def dumps(value):
-        return pickle.dumps(value, 2)
-
-    @staticmethod
-    def loads(data):
-        return pickle.loads(data)
-
-
-class _Identity(object):
-    @staticmethod
-    def compress(data):
-        return data
-
-    @staticmethod
-    def decompress(data):
-        return data
-
-
-def _module(value, default):
-    if value is None:
-        return default
-    if isinstance(value, six.string_types):
-        return importlib.import_module(value)
-    return value
 
 
 class SlowOnceRegistry(object):
@@ -107,8 +73,8 @@ class ZMQTestWorker(object):
         self.sleep_scale = sleep_scale
         self.on_call = on_call
         self.workers = workers
-        self.serialization = _module(serialization, _Pickle)
-        self.compression = _module(compression, _Identity)
+        self.serialization = module_or_default(serialization, Pickle)
+        self.compression = module_or_default(compression, Identity)
         self.worker_id = worker_id or 'worker-%s' % uuid.uuid4().hex[:8]
         self.direct = direct
         self.registry = registry or SlowOnceRegistry()
