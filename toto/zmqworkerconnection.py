@@ -98,13 +98,6 @@ else:
         return None
 
 
-def _running_ioloop():
-    """Return the IOLoop running on this thread, or None."""
-    if _running_loop_key() is None:
-        return None
-    return IOLoop.current()
-
-
 def _loop_closed(loop):
     """Tell whether an IOLoop has been closed (it will never run again)."""
     asyncio_loop = getattr(loop, 'asyncio_loop', None)
@@ -490,8 +483,8 @@ class ZMQWorkerConnection(WorkerConnection):
         self.serialization = self._codec.serialization
         self._context = zmq.Context.instance()
         self._message_ids = _MessageIds()
-        # (generation, addresses): one tuple so that any thread reads a
-        # consistent pair; channels reconnect when the generation moves.
+        # (generation, addresses, CURVE keys): one tuple, so any thread reads
+        # a consistent state; channels reconnect when the generation moves.
         self._address_state = (0, (), None)
         self._channels = {}
         self._io_channel = None
