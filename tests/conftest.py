@@ -109,19 +109,9 @@ def http_workers():
 # -- options and shared instances -------------------------------------------------------
 
 def forget_shared_instances():
-    """Drop the connections ``instance()`` cached, closing those that have ``close()``.
-
-    Only methods the class really defines are called: any other attribute of a
-    connection is an attribute-style worker call (``conn.close`` would be the worker
-    method ``close`` on a connection class without one).
-    """
+    """Drop (and close) the connections ``instance()`` made."""
     import toto.workerconnection as workerconnection
-    with workerconnection._instances_lock:
-        connections = list(workerconnection._instances.values())
-        workerconnection._instances.clear()
-    for connection in connections:
-        if callable(getattr(type(connection), 'close', None)):
-            connection.close()
+    workerconnection._clear_instances()
 
 
 @pytest.fixture

@@ -50,15 +50,9 @@ def fault_report(request):
 
 
 def forget_shared_instances():
-    """Drop the connections ``instance()`` made, closing those whose class has close()."""
+    """Drop (and close) the connections ``instance()`` made."""
     import toto.workerconnection as workerconnection
-    with workerconnection._instances_lock:
-        connections = list(workerconnection._instances.values())
-        workerconnection._instances.clear()
-    for connection in connections:
-        # Any other attribute of a connection is an attribute-style worker call.
-        if callable(getattr(type(connection), 'close', None)):
-            connection.close()
+    workerconnection._clear_instances()
 
 
 @pytest.fixture

@@ -28,7 +28,9 @@ import tempfile
 import threading
 import time
 
+import workerproc
 from support import LoopThread, free_port, wait_until
+from workerproc import read_text
 
 FAULTS_DIR = os.path.dirname(os.path.abspath(__file__))
 TESTS_DIR = os.path.dirname(FAULTS_DIR)
@@ -331,16 +333,6 @@ def child_env(extra=None):
     if extra:
         env.update(extra)
     return env
-
-
-def read_text(path):
-    try:
-        with io.open(path, encoding='utf-8', errors='replace') as stream:
-            return stream.read()
-    except IOError as error:
-        if error.errno == errno.ENOENT:
-            return ''
-        raise
 
 
 def _group_members(pgid):
@@ -822,23 +814,12 @@ def _certificate_with_cryptography(cert_path, key_path):
 
 def zmq_call(connection, method, parameters=None, timeout=2.0):
     """One call through a ZMQWorkerConnection, waited for from a thread with no loop."""
-    future = connection.invoke(method, {} if parameters is None else parameters,
-                               timeout=timeout, **{'await': True})
-    # A call expires between timeout and twice that after it was sent.
-    return future.result(2 * timeout + 5)
+    return workerproc.call(connection, method, parameters, timeout)
 
 
 def pids_answering(connection, count, timeout=START_TIMEOUT):
     """Call ``pid`` until ``count`` different worker processes answered; return the pids."""
-    deadline = time.time() + timeout
-    pids = set()
-    while len(pids) < count:
-        if time.time() > deadline:
-            raise AssertionError('%d of %d worker processes answered' % (len(pids), count))
-        result = zmq_call(connection, 'pid', timeout=1.0)
-        if isinstance(result, dict) and 'pid' in result:
-            pids.add(result['pid'])
-    return pids
+    return set(workerproc.pids_answering(connection, count, timeout))
 
 
 def wait_for_file(path, timeout=10.0):
