@@ -39,7 +39,7 @@ from tornado.ioloop import IOLoop
 from tornado.netutil import bind_sockets
 from tornado.options import options
 
-from toto._codec import MessageCodec
+from toto._codec import MessageCodec, load_module
 from toto._security import warn_once_if_exposed
 from toto.options import safe_define
 from toto.service import TotoService
@@ -84,6 +84,18 @@ def _is_awaitable(value):
     return is_future(value) or (_isawaitable is not None and _isawaitable(value))
 
 
+_codecs = {}
+
+
+def _codec(compression, serialization):
+    """The MessageCodec for a pair of modules, made once: handlers are per request."""
+    key = (compression, serialization)
+    codec = _codecs.get(key)
+    if codec is None:
+        codec = _codecs[key] = MessageCodec(compression, serialization)
+    return codec
+
+
 def _media_type(header):
     return (header or '').split(';', 1)[0].strip().lower()
 
@@ -102,14 +114,14 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
         self.method_module = method_module
         self.debug = debug
         if serialization is not None:
-            self._codec = MessageCodec(compression, serialization)
+            self._codec = _codec(compression, serialization)
             # Answer in the type the client says it speaks.
             self._mime = _media_type(self.request.headers.get('Content-Type')) or None
         else:
             media_type = _media_type(self.request.headers.get('Content-Type'))
             if media_type not in CONTENT_TYPES:
                 media_type = 'application/pickle'
-            self._codec = MessageCodec(compression, CONTENT_TYPES[media_type])
+            self._codec = _codec(compression, CONTENT_TYPES[media_type])
             self._mime = media_type
 
     @gen.coroutine
@@ -184,10 +196,8 @@ def make_application(method_module, path='/', compression=None, serialization=No
     """
     if isinstance(method_module, six.string_types):
         method_module = importlib.import_module(method_module)
-    settings = dict(method_module=method_module,
-                    compression=MessageCodec(compression).compression,
-                    serialization=MessageCodec(serialization=serialization).serialization,
-                    debug=debug)
+    settings = dict(method_module=method_module, compression=load_module(compression),
+                    serialization=load_module(serialization), debug=debug)
     route = '^' + re.escape(path.rstrip('/')) + '/?$'
     return web.Application([(route, TotoHTTPWorkerHandler, settings)])
 
