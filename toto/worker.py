@@ -73,6 +73,11 @@ safe_define('command', type=str, metavar='status|shutdown', group=_OPTION_GROUP,
 safe_define('startup_function', type=str, group=_OPTION_GROUP, metavar='MODULE.FUNCTION',
             help='module.function called in each worker process before it takes '
                  'calls, with the keyword arguments worker and db_connection')
+safe_define('saturation_warning_after', default=5.0, type=float, group=_OPTION_GROUP,
+            metavar='SECONDS',
+            help='Log a warning (at most once a minute per worker process) when calls '
+                 'have queued for a worker process this long without a break; '
+                 '0: never')
 safe_define('max_message_size', default=64 * 1024 * 1024, type=int, group=_OPTION_GROUP,
             metavar='BYTES',
             help='Largest call in bytes a worker accepts; a client sending more is '
@@ -96,6 +101,8 @@ CONTROL_COMMANDS = ('status', 'shutdown')
 _ROUTER_START_WAIT = 10.0
 # How long --command waits for running workers to subscribe before it sends.
 _CONTROL_SUBSCRIBE_WAIT = 1.0
+# A worker process warns that the service is saturated at most this often.
+_SATURATION_LOG_INTERVAL = 60.0
 
 
 def find_method(method_module, name):
@@ -185,7 +192,8 @@ class TotoWorker(object):
     """
 
     def __init__(self, method_module, socket_address, control_socket_address=None,
-                 compression=None, serialization=None, debug=False, max_message_size=None):
+                 compression=None, serialization=None, debug=False, max_message_size=None,
+                 saturation_warning_after=5.0):
         if isinstance(method_module, six.string_types):
             method_module = importlib.import_module(method_module)
         self.method_module = method_module
@@ -195,6 +203,7 @@ class TotoWorker(object):
         self.max_message_size = max_message_size
         self.db_connection = None
         self.calls_answered = 0
+        self._saturation = _SaturationLog(saturation_warning_after)
         self._codec = MessageCodec(compression, serialization)
         self._context = None
         self._socket = None
@@ -215,6 +224,9 @@ class TotoWorker(object):
         self._io_loop = IOLoop(make_current=False)
         self._socket = self._context.socket(zmq.REP)
         self._socket.setsockopt(zmq.LINGER, 0)
+        # A REP socket drops an answer its outgoing queue has no room for:
+        # never let it (docs/protocol.rst, "No silent drops").
+        self._socket.setsockopt(zmq.SNDHWM, 0)
         if self.max_message_size and self.max_message_size > 0:
             self._socket.setsockopt(zmq.MAXMSGSIZE, self.max_message_size)
         self._socket.connect(self.socket_address)
@@ -263,9 +275,13 @@ class TotoWorker(object):
 
     def _on_call_event(self, fd, events):
         # Sending a reply may swallow the descriptor's next signal, so loop
-        # on the socket state until no call is waiting.
+        # on the socket state until no call is waiting.  Every call after
+        # the first of a pass was queued while this process was busy.
         socket = self._socket
+        saturation = self._saturation
+        saturation.start(self.calls_answered)
         while not socket.closed and socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            saturation.check(self.calls_answered)
             frames = socket.recv_multipart()
             after_reply = None
             try:
@@ -281,6 +297,7 @@ class TotoWorker(object):
                     after_reply()
                 except Exception as error:
                     self.error_info(error)
+        saturation.stop(self.calls_answered)
 
     def _handle(self, frames):
         """Return the reply frames for a call and, for an asynchronous method,
@@ -305,6 +322,50 @@ class TotoWorker(object):
             return self._codec.dumps(response)
         except Exception as error:
             return self._codec.dumps({'error': self.error_info(error)})
+
+
+class _SaturationLog(object):
+    """Tells the log when calls queue for a worker process without a break.
+
+    A worker that finds the next call already waiting each time it answers
+    one is the bottleneck of the service: callers wait on top of the
+    method's own time, and calls start to time out.  After ``after`` seconds
+    of that it logs a warning (at most once a minute), and once it catches
+    up it says for how long.  ``after`` 0 turns it off.
+    """
+
+    def __init__(self, after):
+        self.after = after or 0
+        self._busy_since = None
+        self._answered_before = 0
+        self._warned = False
+        self._last_warning = None
+
+    def start(self, answered):
+        self._busy_since = time.time()
+        self._answered_before = answered
+
+    def check(self, answered):
+        if self.after <= 0 or self._warned:
+            return
+        now = time.time()
+        busy = now - self._busy_since
+        if busy < self.after:
+            return
+        if self._last_warning is not None and now - self._last_warning < _SATURATION_LOG_INTERVAL:
+            return
+        self._warned = True
+        self._last_warning = now
+        logger.warning('worker pid %d: saturated: calls have queued for %.1f s without a '
+                       'break (%d answered meanwhile); callers wait and may time out',
+                       os.getpid(), busy, answered - self._answered_before)
+
+    def stop(self, answered):
+        if self._warned:
+            logger.info('worker pid %d: caught up after %.1f s of queued calls (%d answered)',
+                        os.getpid(), time.time() - self._busy_since,
+                        answered - self._answered_before)
+            self._warned = False
 
 
 def send_control_command(command, address):
@@ -358,6 +419,13 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
     backend = context.socket(zmq.DEALER)
     authenticator = None
     try:
+        # A ROUTER drops an answer when its queue to that client is full;
+        # unbounded, it holds answers until the client reads them.  Clients
+        # bound what they have in flight (--worker_max_in_flight), so this
+        # costs memory only for a client that stops reading.
+        frontend.setsockopt(zmq.SNDHWM, 0)
+        # Answers from the workers are never held back on their way out.
+        backend.setsockopt(zmq.RCVHWM, 0)
         if max_message_size and max_message_size > 0:
             frontend.setsockopt(zmq.MAXMSGSIZE, max_message_size)
         if curve_secret_key:
@@ -470,7 +538,8 @@ class TotoWorkerService(TotoService):
                             control_socket_address=options.control_socket_address,
                             compression=options.compression_module or None,
                             serialization=options.serialization_module or None,
-                            debug=options.debug, max_message_size=options.max_message_size)
+                            debug=options.debug, max_message_size=options.max_message_size,
+                            saturation_warning_after=options.saturation_warning_after)
         worker.service_id = getattr(self, 'service_id', 0)
         if options.startup_function:
             call_startup_function(options.startup_function, worker)

@@ -49,6 +49,11 @@ safe_define('worker_auto_retry', default=False, type=bool, group=_OPTION_GROUP,
             help='zmq: resend a call that timed out instead of failing it')
 safe_define('worker_retry_count', default=0, type=int, group=_OPTION_GROUP, metavar='N',
             help='http: how many times a call that failed in transport is resent')
+safe_define('worker_max_in_flight', default=500, type=int, group=_OPTION_GROUP,
+            metavar='N',
+            help='zmq: calls on the wire to one worker address at once, over every '
+                 'thread and IOLoop; further calls wait in the client, in order '
+                 '(0: no bound)')
 safe_define('worker_compression_module', type=str, group=_OPTION_GROUP, metavar='MODULE',
             help='Module with compress()/decompress() for worker messages, e.g. zlib')
 safe_define('worker_serialization_module', type=str, group=_OPTION_GROUP,
@@ -140,6 +145,17 @@ def check_timeout(timeout):
     if timeout != timeout:
         raise ValueError('timeout must not be NaN')
     return timeout
+
+
+def check_max_in_flight(max_in_flight):
+    """Return ``max_in_flight`` as an int, refusing negative numbers and non-integers."""
+    if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, six.integer_types):
+        raise TypeError('max_in_flight must be a whole number of calls, not %r'
+                        % (max_in_flight,))
+    if max_in_flight < 0:
+        raise ValueError('max_in_flight must be 0 (no bound) or more, not %r'
+                         % (max_in_flight,))
+    return int(max_in_flight)
 
 
 def check_method(method):

@@ -45,8 +45,8 @@ from tornado.options import options
 from toto._codec import MessageCodec
 from toto._security import load_curve_key
 from toto.workerconnection import (WorkerConnection, _instances, _instances_lock,
-                                   check_method, check_timeout, parse_addresses,
-                                   pop_await)
+                                   check_max_in_flight, check_method, check_timeout,
+                                   parse_addresses, pop_await)
 
 try:
     from concurrent.futures import Future as ThreadFuture
@@ -127,18 +127,73 @@ class _Call(object):
     """Book-keeping for one call that has not completed yet."""
 
     __slots__ = ('message_id', 'payload', 'callback', 'future', 'timeout', 'auto_retry',
-                 'deadline', 'queued')
+                 'deadline', 'window')
 
-    def __init__(self, message_id, payload, callback, future, timeout, auto_retry):
+    def __init__(self, message_id, payload, callback, future, timeout, auto_retry,
+                 deadline=None):
         self.message_id = message_id
         self.payload = payload
         self.callback = callback
         self.future = future
         self.timeout = timeout
         self.auto_retry = auto_retry
-        self.deadline = None
-        # True while the call waits in the outbox for the socket to accept it.
-        self.queued = False
+        # When the call expires (retries), counted from invoke(); None for a
+        # call that never expires.
+        self.deadline = deadline
+        # The _Window whose room the call holds while it is on the wire.
+        self.window = None
+
+
+class _Window(object):
+    """How many calls one worker address has on the wire, and who waits.
+
+    ZeroMQ's ``ROUTER`` sockets drop an answer when the queue towards its
+    client is full, so a client must not have more calls outstanding at a
+    router than that queue holds.  Every channel (every IOLoop and the I/O
+    thread) that sends to an address takes room from the same window, so the
+    bound holds for the whole connection.  A channel that finds no room
+    registers to be woken when some is given back.  ``limit`` 0: no bound.
+    """
+
+    __slots__ = ('limit', 'in_flight', '_lock', '_waiting')
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.in_flight = 0
+        self._lock = threading.Lock()
+        self._waiting = []
+
+    def acquire(self, channel):
+        """Take room for one call, or register ``channel`` to be woken."""
+        with self._lock:
+            if self.in_flight < self.limit or not self.limit:
+                self.in_flight += 1
+                return True
+            if channel not in self._waiting:
+                self._waiting.append(channel)
+            return False
+
+    def release(self):
+        """Give back the room of one call and wake the channels waiting for it."""
+        with self._lock:
+            self.in_flight -= 1
+            if not self._waiting:
+                return
+            waiting, self._waiting = self._waiting, []
+        for channel in waiting:
+            channel.wake()
+
+    def set_limit(self, limit):
+        with self._lock:
+            self.limit = limit
+            waiting, self._waiting = self._waiting, []
+        for channel in waiting:
+            channel.wake()
+
+    def forget(self, channel):
+        with self._lock:
+            if channel in self._waiting:
+                self._waiting.remove(channel)
 
 
 class _Descriptor(object):
@@ -167,9 +222,9 @@ class _Descriptor(object):
 class _Link(object):
     """A ``DEALER`` socket connected to one worker address, on one IOLoop."""
 
-    __slots__ = ('address', 'socket', 'descriptor', 'retired_at', 'check_scheduled')
+    __slots__ = ('address', 'socket', 'descriptor', 'retired_at', 'check_scheduled', 'window')
 
-    def __init__(self, context, loop, address, handler, curve=None):
+    def __init__(self, context, loop, address, handler, window, curve=None):
         socket = context.socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
         if curve is not None:
@@ -191,6 +246,7 @@ class _Link(object):
         self.descriptor = _Descriptor(socket)
         self.retired_at = None
         self.check_scheduled = False
+        self.window = window
         loop.add_handler(self.descriptor, lambda fd, events: handler(self), IOLoop.READ)
 
     def close(self, loop):
@@ -204,10 +260,13 @@ class _Channel(object):
     """The sockets and the calls sent through them, owned by one IOLoop.
 
     Each worker address has a ``DEALER`` socket of its own and calls go to
-    them in turn, skipping any whose connection is down.  Everything here
-    runs on the owning loop's thread, so a call made on a loop is sent,
-    answered and completed without crossing threads.  Build it on that
-    thread while the loop runs.
+    them in turn, skipping any whose connection is down or whose address has
+    no room in its :class:`_Window`.  Calls that find no room wait in the
+    outbox, in the order they were made, and go out as answers come back.
+    Everything here runs on the owning loop's thread, so a call made on a
+    loop is sent, answered and completed without crossing threads; only
+    :meth:`wake` may be called from elsewhere.  Build it on that thread while
+    the loop runs.
     """
 
     def __init__(self, connection, loop):
@@ -215,16 +274,23 @@ class _Channel(object):
         self.loop = loop
         self.pending = {}
         # Pending calls with a finite timeout, by timeout value.  Calls of one
-        # timeout expire in the order they were sent, so a sweep looks only
+        # timeout expire in the order they were made, so a sweep looks only
         # at the front of each queue: its cost follows what expired, not
         # what is pending.
         self.deadlines = {}
-        self.outbox = collections.deque()
+        # Calls that never expire but hold room in a window: each gives its
+        # room back abs(timeout) after it was sent, so that calls a worker
+        # never answers cannot close its window for good.
+        self.leases = collections.OrderedDict()
+        # Calls waiting for room, oldest first.  Keyed by id, so that a call
+        # that expires while it waits leaves at once.
+        self.outbox = collections.OrderedDict()
         self.links = []
         self._next_link = 0
         self.generation = None
         self.curve = None
         self.closed = False
+        self._wake_scheduled = False
         self._sweep_interval = abs(connection.timeout)
         self._sweeper = None
         # Links to removed addresses, still read for answers already due.
@@ -249,19 +315,23 @@ class _Channel(object):
         for link in [link for link in self.links if link.address not in addresses_kept]:
             self.links.remove(link)
             link.retired_at = now
+            link.window.forget(self)
             self._retired.append(link)
         known = set(link.address for link in self.links)
         for address in addresses:
             if address not in known:
+                window = self.connection._window(address)
                 self.links.append(_Link(self.connection._context, self.loop, address,
-                                        self._handle_events, self.curve))
+                                        self._handle_events, window, self.curve))
                 known.add(address)
         self.generation = generation
+        if self.outbox:
+            self._flush_outbox()  # an added address may have room
 
     def _close_retired(self, now):
         # Answers from a removed worker are awaited for twice the longest
         # timeout in use; later ones would find their call timed out anyway.
-        longest = max([abs(self.connection.timeout)] + list(self.deadlines))
+        longest = max([abs(self.connection.timeout)] + [abs(t) for t in self.deadlines])
         keep = []
         for link in self._retired:
             if self.pending and now - link.retired_at < 2 * longest:
@@ -290,39 +360,50 @@ class _Channel(object):
         timeout = call.timeout
         if timeout <= 0:
             return
-        call.deadline = self.loop.time() + timeout
+        if call.deadline is None:
+            call.deadline = self.loop.time() + timeout
         bucket = self.deadlines.get(timeout)
         if bucket is None:
             bucket = self.deadlines[timeout] = collections.OrderedDict()
-            if timeout < self._sweep_interval:
-                # A shorter per-call timeout deserves a sweep that keeps up.
-                self._sweep_interval = timeout
-                self._start_sweeper()
+            self._sweep_at_least_every(timeout)
         bucket[call.message_id] = call
 
+    def _sweep_at_least_every(self, interval):
+        if interval < self._sweep_interval:
+            # A shorter per-call timeout deserves a sweep that keeps up.
+            self._sweep_interval = interval
+            self._start_sweeper()
+
     def _send(self, call):
-        if call.queued:
+        if call.message_id in self.outbox:
             return
         if self.outbox or not self._send_now(call):
-            call.queued = True
-            self.outbox.append(call)
+            self.outbox[call.message_id] = call
 
     def _send_now(self, call):
-        """Send on the next link that takes it; False if none does."""
+        """Send on the next link that has room and takes it; False if none does."""
         links = self.links
         count = len(links)
         for _ in range(count):
             index = self._next_link % count
             self._next_link = index + 1
             link = links[index]
+            window = link.window
+            if not window.acquire(self):
+                continue
             socket = link.socket
             try:
                 # Only the first frame can be refused; the rest follow it.
                 socket.send(b'', _SEND_MORE)
             except zmq.Again:
+                window.release()
                 continue
             socket.send(call.message_id, _SEND_MORE)
             socket.send(call.payload, _NOBLOCK)
+            call.window = window
+            if call.timeout < 0:
+                self.leases[call.message_id] = (self.loop.time() - call.timeout, call)
+                self._sweep_at_least_every(-call.timeout)
             if not link.check_scheduled:
                 # The ZeroMQ descriptor only signals changes, and a send can
                 # consume the signal that answers arrived: look at the socket
@@ -332,13 +413,33 @@ class _Channel(object):
             return True
         return False
 
+    def _release(self, call):
+        """Give back the room ``call`` holds, if any."""
+        window = call.window
+        if window is not None:
+            call.window = None
+            if call.timeout < 0:
+                self.leases.pop(call.message_id, None)
+            window.release()
+
     def _flush_outbox(self):
-        while self.outbox:
-            call = self.outbox[0]
-            if call.message_id in self.pending and not self._send_now(call):
+        outbox = self.outbox
+        while outbox:
+            message_id = next(iter(outbox))
+            if not self._send_now(outbox[message_id]):
                 return
-            self.outbox.popleft()
-            call.queued = False
+            del outbox[message_id]
+
+    def wake(self):
+        """Try the outbox again soon: a window has room (from any thread)."""
+        if not self._wake_scheduled and not self.closed:
+            self._wake_scheduled = True
+            self.loop.add_callback(self._on_wake)
+
+    def _on_wake(self):
+        self._wake_scheduled = False
+        if not self.closed:
+            self._flush_outbox()
 
     # -- receiving --------------------------------------------------------
 
@@ -362,8 +463,8 @@ class _Channel(object):
             # More answers than one batch: read on after other callbacks.
             link.check_scheduled = True
             self.loop.add_callback(self._handle_events, link)
-        if self.outbox and socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
-            # This link can take calls again (it connected, or drained).
+        if self.outbox:
+            # Answers gave room back, or this link connected: send what waits.
             self._flush_outbox()
 
     def _on_reply(self, frames):
@@ -377,6 +478,7 @@ class _Channel(object):
         if call is None:
             logger.debug('dropping answer for unknown or completed call %r', message_id)
             return
+        self._release(call)
         if call.deadline is not None:
             bucket = self.deadlines.get(call.timeout)
             if bucket is not None:
@@ -412,11 +514,28 @@ class _Channel(object):
                     call.deadline = now + timeout
                     bucket[message_id] = call
                     logger.debug('retrying call %r', message_id)
+                    # The first attempt counts as lost: its room goes to the
+                    # retry, which waits its turn like any new call.
+                    self._release(call)
                     self._send(call)
                 elif self.pending.pop(message_id, None) is not None:
+                    self._release(call)
+                    self.outbox.pop(message_id, None)
                     self.complete(call, TIMEOUT_RESULT.copy())
+        leases = self.leases
+        while leases:
+            message_id = next(iter(leases))
+            lease_end, call = leases[message_id]
+            if lease_end > now:
+                break
+            self._release(call)  # the call itself keeps waiting for its answer
         if self._retired:
             self._close_retired(now)
+        if self is self.connection._io_channel and self.connection._channels:
+            with self.connection._lock:
+                self.connection._drop_closed_channels()
+        if self.outbox:
+            self._flush_outbox()
 
     # -- completion -------------------------------------------------------
 
@@ -446,7 +565,10 @@ class _Channel(object):
         self.outbox.clear()
         if self._sweeper is not None:
             self._sweeper.stop()
+        for call in pending:
+            self._release(call)
         for link in self.links + self._retired:
+            link.window.forget(self)
             link.close(self.loop)
         self.links = []
         self._retired = []
@@ -472,6 +594,12 @@ class ZMQWorkerConnection(WorkerConnection):
     Each thread that runs an IOLoop and makes calls gets a socket of its own
     on that loop, so its calls never cross threads; calls from threads that
     run no loop go through the connection's private I/O thread.
+
+    At most :attr:`max_in_flight` calls (``--worker_max_in_flight``, 500 by
+    default) are on the wire to one worker address at a time, counted over
+    every thread and loop; further calls wait in the connection, in order,
+    and go out as answers come back.  Their timeout still counts from
+    :meth:`invoke`.
     """
 
     def __init__(self, address, timeout=10.0, compression=None, serialization=None,
@@ -489,6 +617,9 @@ class ZMQWorkerConnection(WorkerConnection):
         self._channels = {}
         self._io_channel = None
         self._lock = threading.Lock()
+        self._max_in_flight = check_max_in_flight(options.worker_max_in_flight)
+        # One window per worker address, shared by every channel.
+        self._windows = {}
         self._closed = False
         self._io_loop = None
         self._thread = None
@@ -532,6 +663,36 @@ class ZMQWorkerConnection(WorkerConnection):
     def active_connections(self):
         """The set of worker addresses calls are sent to."""
         return set(self._address_state[1])
+
+    @property
+    def max_in_flight(self):
+        """How many calls may be on the wire to one worker address at once.
+
+        Calls beyond it wait in the connection and go out, in order, as
+        answers come back; the bound is shared by every thread and IOLoop
+        that calls through this connection.  0 means no bound, which is
+        safe only against routers that never drop an answer (ZeroMQ's
+        default ``ROUTER`` queue holds 1,000 answers per client).
+        Defaults to ``--worker_max_in_flight``; may be changed at any time.
+        """
+        return self._max_in_flight
+
+    @max_in_flight.setter
+    def max_in_flight(self, value):
+        value = check_max_in_flight(value)
+        with self._lock:
+            self._max_in_flight = value
+            windows = list(self._windows.values())
+        for window in windows:
+            window.set_limit(value)
+
+    def _window(self, address):
+        """The window of ``address``, made on first use (any thread)."""
+        with self._lock:
+            window = self._windows.get(address)
+            if window is None:
+                window = self._windows[address] = _Window(self._max_in_flight)
+            return window
 
     def __len__(self):
         channels = list(self._channels.values())
@@ -597,6 +758,10 @@ class ZMQWorkerConnection(WorkerConnection):
                 channel.submit(call)
                 return future
         else:
+            if timeout > 0:
+                # The timeout counts from here, not from when the I/O thread
+                # gets to the call.
+                call.deadline = self._io_loop.time() + timeout
             with self._lock:
                 if not self._closed:
                     self._io_channel.pending[call.message_id] = call
@@ -607,14 +772,18 @@ class ZMQWorkerConnection(WorkerConnection):
         return future
 
     def _new_channel(self, loop_key):
+        self._drop_closed_channels()
+        channel = self._channels[loop_key] = _Channel(self, IOLoop.current())
+        return channel
+
+    def _drop_closed_channels(self):
         # Loops closed since their channel was made will never run its
-        # callbacks again: drop those channels now.
+        # callbacks again: drop those channels, which gives back the room
+        # their calls held.  Called with the lock held.
         for old_key, old_channel in list(self._channels.items()):
             if _loop_closed(old_channel.loop):
                 del self._channels[old_key]
                 old_channel.close()
-        channel = self._channels[loop_key] = _Channel(self, IOLoop.current())
-        return channel
 
     def _complete_closed(self, call, loop):
         result = CLOSED_RESULT.copy()
@@ -688,6 +857,12 @@ class ZMQWorkerConnection(WorkerConnection):
             state = (generation + 1, tuple(addresses), curve)
             self._io_channel.sync(state)
             self._address_state = state
+            with self._lock:
+                # Windows of removed addresses go once nothing is on the wire
+                # there; links still draining keep theirs by reference.
+                for address, window in list(self._windows.items()):
+                    if address not in addresses and not window.in_flight:
+                        del self._windows[address]
 
         done = ThreadFuture()
 
