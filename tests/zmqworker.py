@@ -30,8 +30,9 @@ Methods are looked up by the last dotted component of the method name, so
 anything else  answers ``{'error': {'code': 1000, 'value': ...}}``
 
 Run it as a process with ``python tests/zmqworker.py --port PORT``: it prints
-``READY <address> <worker id>`` when bound, ``CALL <method>`` for every request, and
-stops when its standard input closes.
+``READY <address> <worker id>`` when bound, ``CALL <method>`` for every request (not
+with ``--quiet``), and stops when its standard input closes (or, with
+``--until-killed``, when it is killed).
 """
 
 from __future__ import print_function
@@ -246,6 +247,67 @@ class ZMQTestWorker(object):
             return [call for call in self.calls if call['method'].rsplit('.', 1)[-1] == method]
 
 
+class ManualRouter(object):
+    """A bare ROUTER the test drives by hand: it answers only when told to.
+
+    It lets a test see exactly which calls a client has put on the wire, and when:
+    ``receive`` returns the calls that arrived (in order), ``answer`` replies to one.
+    Used from the test's own thread; the client runs on its I/O thread or a loop.
+    """
+
+    def __init__(self):
+        self._context = zmq.Context()
+        self.socket = self._context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        port = self.socket.bind_to_random_port('tcp://127.0.0.1')
+        self.address = 'tcp://127.0.0.1:%d' % port
+
+    def receive(self, count, timeout=5.0):
+        """Wait for ``count`` calls; return them as dicts (identity, message_id, parameters)."""
+        calls = []
+        deadline = time.time() + timeout
+        while len(calls) < count:
+            remaining = deadline - time.time()
+            if remaining <= 0 or not self.socket.poll(remaining * 1000):
+                raise AssertionError('%d of %d calls arrived within %.1f s'
+                                     % (len(calls), count, timeout))
+            calls.append(self._read())
+        return calls
+
+    def received_within(self, seconds):
+        """The calls that arrive within ``seconds`` (to show that no more come)."""
+        calls = []
+        deadline = time.time() + seconds
+        while True:
+            remaining = deadline - time.time()
+            if remaining <= 0 or not self.socket.poll(remaining * 1000):
+                return calls
+            calls.append(self._read())
+
+    def _read(self):
+        frames = self.socket.recv_multipart()
+        identity, message_id, payload = frames[0], frames[-2], frames[-1]
+        return {'identity': identity, 'message_id': message_id,
+                'parameters': Pickle.loads(payload)['parameters']}
+
+    def answer(self, call, result=None):
+        """Reply to ``call`` with ``result`` (its parameters when None)."""
+        if result is None:
+            result = call['parameters']
+        self.socket.send_multipart([call['identity'], b'', call['message_id'],
+                                    Pickle.dumps(result)])
+
+    def close(self):
+        self.socket.close(0)
+        self._context.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
 def _wait(condition, predicate, timeout):
     deadline = time.time() + timeout
     while not predicate():
@@ -266,6 +328,9 @@ def main(argv=None):
     parser.add_argument('--direct', action='store_true', help='one ROUTER, no queue device')
     parser.add_argument('--sleep-scale', type=float, default=1.0,
                         help='multiply the waits of sleep and slow_once (0: answer at once)')
+    parser.add_argument('--quiet', action='store_true', help='no CALL line per request')
+    parser.add_argument('--until-killed', action='store_true',
+                        help='run until killed instead of until standard input closes')
     args = parser.parse_args(argv)
 
     def report(method, parameters):   # lets a parent process see what arrived
@@ -274,11 +339,15 @@ def main(argv=None):
 
     worker = ZMQTestWorker(port=args.port, workers=args.workers, worker_id=args.worker_id,
                            serialization=args.serialization, compression=args.compression,
-                           direct=args.direct, sleep_scale=args.sleep_scale, on_call=report)
+                           direct=args.direct, sleep_scale=args.sleep_scale,
+                           on_call=None if args.quiet else report)
     with worker:
         print('READY %s %s' % (worker.address, worker.worker_id))
         sys.stdout.flush()
-        sys.stdin.read()   # the parent closes our stdin (or dies) to stop us
+        if args.until_killed:
+            threading.Event().wait()
+        else:
+            sys.stdin.read()   # the parent closes our stdin (or dies) to stop us
     return 0
 
 

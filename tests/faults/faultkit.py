@@ -36,6 +36,8 @@ FAULTS_DIR = os.path.dirname(os.path.abspath(__file__))
 TESTS_DIR = os.path.dirname(FAULTS_DIR)
 SERVICE_SCRIPT = os.path.join(FAULTS_DIR, 'faultservice.py')
 RAW_WORKER_SCRIPT = os.path.join(FAULTS_DIR, 'rawworker.py')
+TEST_WORKER_SCRIPT = os.path.join(TESTS_DIR, 'zmqworker.py')
+BURST_CLIENT_SCRIPT = os.path.join(FAULTS_DIR, 'burstclient.py')
 METHOD_MODULE = 'fault_methods'
 
 #: How long a service may take to answer its first call on a loaded machine.
@@ -570,9 +572,18 @@ class FaultLab(object):
 
     def raw_worker(self, mode):
         """Start ``rawworker.py mode``; its ``address`` is read from its READY line."""
-        name = self._name('raw')
-        argv = [sys.executable, RAW_WORKER_SCRIPT, mode]
-        process = Process(name, argv, child_env(), self.path(name + '.log'), self.directory)
+        return self._worker_process('raw', [RAW_WORKER_SCRIPT, mode])
+
+    def test_worker(self, *args):
+        """Start ``tests/zmqworker.py --quiet args``: a ROUTER, a queue device and REP
+        threads, all with ZeroMQ's default queues, as the original worker service."""
+        return self._worker_process('testworker', [TEST_WORKER_SCRIPT, '--quiet',
+                                                   '--until-killed'] + list(args))
+
+    def _worker_process(self, prefix, argv):
+        name = self._name(prefix)
+        process = Process(name, [sys.executable] + argv, child_env(),
+                          self.path(name + '.log'), self.directory)
         self.processes.append(process)
 
         def ready():
@@ -581,7 +592,16 @@ class FaultLab(object):
                 raise AssertionError(process.describe())
             return match
         process.address = wait_until(ready, START_TIMEOUT,
-                                     message='raw worker did not start').group(1)
+                                     message='%s did not start' % name).group(1)
+        return process
+
+    def burst_client(self, address, count, style, timeout):
+        """Start ``burstclient.py``: one client process sending a burst of calls."""
+        name = self._name('burst')
+        argv = [sys.executable, BURST_CLIENT_SCRIPT, address, str(count), style,
+                str(timeout)]
+        process = Process(name, argv, child_env(), self.path(name + '.log'), self.directory)
+        self.processes.append(process)
         return process
 
     def restart(self, service, sig=signal.SIGKILL, **kwargs):
