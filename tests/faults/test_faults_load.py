@@ -83,6 +83,10 @@ def test_ten_thousand_calls_half_answered_complete_exactly_once_and_leave_nothin
     tally = Tally()
 
     connection = ZMQWorkerConnection(raw.address, timeout=timeout)
+    # All 10,000 on the wire at once, as the case says: the raw worker's queues are
+    # unbounded, so no answer is at risk.  (With the default bound the calls never
+    # answered would hold the room until they time out; the next test has that case.)
+    connection.max_in_flight = calls
     try:
         started = time.time()
         for n in range(calls):
@@ -122,6 +126,30 @@ def test_ten_thousand_calls_half_answered_complete_exactly_once_and_leave_nothin
     assert threads_back
     assert fds_ok, 'open descriptors: %d before, %d after close()' % (fds_before,
                                                                         fds_after[-1])
+
+
+def test_calls_never_answered_hold_their_room_until_they_time_out(lab, fault_report):
+    # The bounded case of the test above: 2,000 calls, a bound of 100, a worker that
+    # answers only even n.  Unanswered calls keep their room until they time out, so
+    # calls behind them wait and may time out; every call still completes once.
+    calls, timeout, bound = 2000, 0.5, 100
+    raw = lab.raw_worker('half')
+    tally = Tally()
+    connection = lab.connect(raw.address, timeout=timeout)
+    connection.max_in_flight = bound
+    for n in range(calls):
+        connection.invoke('echo', {'n': n}, callback=tally.callback(n))
+
+    assert tally.wait_all(2 * timeout + 20), tally.counts()
+    counts = tally.counts()
+    fault_report('zmq: 2,000 calls, at most 100 in flight, the worker answers half',
+                 counts, transport='zmq', timeout=timeout, max_in_flight=bound)
+    tally.assert_exactly_once()
+    assert counts['answered'] + counts['timed_out'] == calls, counts
+    assert counts['answered'] >= bound // 2, counts
+    for n, result in tally.of('answered').items():
+        assert n % 2 == 0 and result == {'n': n}
+    assert len(connection) == 0
 
 
 @pytest.mark.timeout(SOAK_SECONDS + 60)
