@@ -8,5 +8,5 @@ Applications keep importing the modules they always used::
     conn.invoke('module.method', {'a': 1}, callback=on_result)
 """
 
-version = '0.1.0'
+version = '0.2.0'
 __version__ = version
