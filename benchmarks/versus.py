@@ -63,7 +63,7 @@ def format_table(table):
     lines = ['%-48s %-8s %10s %10s %8s %13s %9s %9s'
              % ('measure', 'unit', 'old', 'new', 'new/old', 'round range', 'old/raw',
                 'new/raw')]
-    for key, entry in table.items():
+    for entry in table.values():
         old, new = entry.get('old', []), entry.get('new', [])
         if not old or not new:
             continue
