@@ -375,10 +375,13 @@ class _Channel(object):
             self._start_sweeper()
 
     def _send(self, call):
-        if call.message_id in self.outbox:
-            return
-        if self.outbox or not self._send_now(call):
-            self.outbox[call.message_id] = call
+        outbox = self.outbox
+        if outbox:
+            # Calls wait their turn; one already waiting keeps its place.
+            if call.message_id not in outbox:
+                outbox[call.message_id] = call
+        elif not self._send_now(call):
+            outbox[call.message_id] = call
 
     def _send_now(self, call):
         """Send on the next link that has room and takes it; False if none does."""
@@ -434,7 +437,10 @@ class _Channel(object):
         """Try the outbox again soon: a window has room (from any thread)."""
         if not self._wake_scheduled and not self.closed:
             self._wake_scheduled = True
-            self.loop.add_callback(self._on_wake)
+            try:
+                self.loop.add_callback(self._on_wake)
+            except Exception as error:  # a loop closed under us must not hurt the waker
+                logger.debug('cannot wake the channel of %r: %r', self.loop, error)
 
     def _on_wake(self):
         self._wake_scheduled = False
