@@ -127,7 +127,7 @@ class _Call(object):
     """Book-keeping for one call that has not completed yet."""
 
     __slots__ = ('message_id', 'payload', 'callback', 'future', 'timeout', 'auto_retry',
-                 'deadline', 'window')
+                 'deadline', 'link', 'epoch')
 
     def __init__(self, message_id, payload, callback, future, timeout, auto_retry,
                  deadline=None):
@@ -140,8 +140,10 @@ class _Call(object):
         # When the call expires (retries), counted from invoke(); None for a
         # call that never expires.
         self.deadline = deadline
-        # The _Window whose room the call holds while it is on the wire.
-        self.window = None
+        # The _Link the call was sent on while it holds room in its window,
+        # and the link's connection epoch at that time.
+        self.link = None
+        self.epoch = 0
 
 
 class _Window(object):
@@ -173,10 +175,10 @@ class _Window(object):
                 self._waiting.append(channel)
             return False
 
-    def release(self):
-        """Give back the room of one call and wake the channels waiting for it."""
+    def release(self, count=1):
+        """Give back the room of ``count`` calls and wake the channels waiting."""
         with self._lock:
-            self.in_flight -= 1
+            self.in_flight -= count
             if not self._waiting:
                 return
             waiting, self._waiting = self._waiting, []
@@ -220,11 +222,17 @@ class _Descriptor(object):
 
 
 class _Link(object):
-    """A ``DEALER`` socket connected to one worker address, on one IOLoop."""
+    """A ``DEALER`` socket connected to one worker address, on one IOLoop.
 
-    __slots__ = ('address', 'socket', 'descriptor', 'retired_at', 'check_scheduled', 'window')
+    A monitor socket reports when the connection drops: the calls sent over
+    it can no longer be answered (the router routes answers by connection),
+    so the link's ``epoch`` moves on and their room is given back at once.
+    """
 
-    def __init__(self, context, loop, address, handler, window, curve=None):
+    __slots__ = ('address', 'socket', 'descriptor', 'retired_at', 'check_scheduled', 'window',
+                 'monitor', 'monitor_descriptor', 'epoch', 'on_wire')
+
+    def __init__(self, context, loop, address, handler, on_disconnect, window, curve=None):
         socket = context.socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
         if curve is not None:
@@ -235,24 +243,41 @@ class _Link(object):
         # Take calls only while the connection is up, so a worker that is
         # down or restarting refuses them at once and they go elsewhere.
         socket.setsockopt(zmq.IMMEDIATE, 1)
+        monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         try:
             socket.connect(address)
         except zmq.ZMQError as error:
+            socket.disable_monitor()
+            monitor.close(0)
             socket.close(0)
             six.raise_from(ValueError('cannot connect to worker address %r: %s'
                                       % (address, error)), error)
         self.address = address
         self.socket = socket
         self.descriptor = _Descriptor(socket)
+        self.monitor = monitor
+        self.monitor_descriptor = _Descriptor(monitor)
         self.retired_at = None
         self.check_scheduled = False
         self.window = window
+        self.epoch = 0
+        # Calls sent in this epoch that still hold room in the window.
+        self.on_wire = 0
         loop.add_handler(self.descriptor, lambda fd, events: handler(self), IOLoop.READ)
+        loop.add_handler(self.monitor_descriptor, lambda fd, events: on_disconnect(self),
+                         IOLoop.READ)
+        # The descriptor signals only once the monitor found its queue empty:
+        # look now, or the first event would never be noticed.
+        monitor.getsockopt(zmq.EVENTS)
 
     def close(self, loop):
         if not _loop_closed(loop):
             loop.remove_handler(self.descriptor)
+            loop.remove_handler(self.monitor_descriptor)
         self.descriptor.close()
+        self.monitor_descriptor.close()
+        self.socket.disable_monitor()
+        self.monitor.close(0)
         self.socket.close(0)
 
 
@@ -322,7 +347,8 @@ class _Channel(object):
             if address not in known:
                 window = self.connection._window(address)
                 self.links.append(_Link(self.connection._context, self.loop, address,
-                                        self._handle_events, window, self.curve))
+                                        self._handle_events, self._on_disconnect, window,
+                                        self.curve))
                 known.add(address)
         self.generation = generation
         if self.outbox:
@@ -403,7 +429,9 @@ class _Channel(object):
                 continue
             socket.send(call.message_id, _SEND_MORE)
             socket.send(call.payload, _NOBLOCK)
-            call.window = window
+            call.link = link
+            call.epoch = link.epoch
+            link.on_wire += 1
             if call.timeout < 0:
                 self.leases[call.message_id] = (self.loop.time() - call.timeout, call)
                 self._sweep_at_least_every(-call.timeout)
@@ -418,12 +446,32 @@ class _Channel(object):
 
     def _release(self, call):
         """Give back the room ``call`` holds, if any."""
-        window = call.window
-        if window is not None:
-            call.window = None
+        link = call.link
+        if link is not None:
+            call.link = None
             if call.timeout < 0:
                 self.leases.pop(call.message_id, None)
-            window.release()
+            if call.epoch == link.epoch:  # else its connection dropped: given back then
+                link.on_wire -= 1
+                link.window.release()
+
+    def _on_disconnect(self, link):
+        monitor = link.monitor
+        if self.closed or monitor.closed:
+            return
+        dropped = False
+        while monitor.getsockopt(_EVENTS) & _POLLIN:
+            monitor.recv_multipart(_NOBLOCK)
+            dropped = True
+        if dropped and link.on_wire:
+            # The router has forgotten this connection and every answer due
+            # on it: the calls wait for their timeout (or retry), but their
+            # room goes to calls that can still be answered.
+            logger.debug('connection to %s dropped with %d calls on it', link.address,
+                         link.on_wire)
+            lost, link.on_wire = link.on_wire, 0
+            link.epoch += 1
+            link.window.release(lost)
 
     def _flush_outbox(self):
         outbox = self.outbox

@@ -146,3 +146,34 @@ def test_http_auto_retry_count_moves_calls_of_a_killed_worker_to_the_survivor(
     for n in range(CALLS):
         assert tally.first(n) == {'pid': survivor_pid, 'n': n}
     assert len(connection) == 0
+
+
+@pytest.mark.timeout(60)
+def test_zmq_restarted_service_takes_new_calls_at_once_although_calls_were_lost(
+        lab, fault_report):
+    # The connection's room for this address is full of calls parked in the service;
+    # the service is killed and started again.  Those calls are lost with it, so their
+    # room is given back when the connection drops: a new call goes through at once
+    # instead of waiting for the lost calls to time out.
+    parked_timeout, bound = 40.0, 10
+    service = lab.zmq_service(processes=1)
+    connection = lab.connect(service.address, timeout=parked_timeout)
+    connection.max_in_flight = bound
+    marker = lab.path('parked')
+    parked = Tally()
+    for n in range(bound):
+        connection.invoke('park', park_parameters(n, marker), callback=parked.callback(n))
+    wait_for_file(marker)
+
+    lab.restart(service)
+    started = time.time()
+    after = Tally()
+    connection.invoke('echo', {'n': 'after'}, callback=after.callback('after'),
+                      timeout=10.0)
+    assert after.wait_all(25.0), after.counts()
+    waited = time.time() - started
+
+    fault_report('zmq: service restarted with the connection\'s room full of parked calls',
+                 after, transport='zmq', max_in_flight=bound, waited=round(waited, 2))
+    assert after.first('after') == {'n': 'after'}, 'the new call waited behind lost ones'
+    assert parked.completed == 0, 'the parked calls wait for their own timeout'
