@@ -126,6 +126,34 @@ def test_a_retried_call_goes_out_again_with_the_same_id_and_completes_once(route
     assert recorder.count == 1
 
 
+def test_a_retry_answered_by_its_first_attempt_leaves_the_queue_and_its_room(
+        router, make_zmq_conn):
+    conn = make_zmq_conn(router.address, timeout=0.3)
+    conn.max_in_flight = 1
+    retried, waiting = Recorder(), Recorder()
+    conn.invoke('echo', {'i': 0}, callback=retried, auto_retry=True)
+    first_attempt = router.receive(1)[0]
+    conn.invoke('echo', {'i': 1}, callback=waiting, timeout=10.0)
+
+    # Call 0 times out and queues behind call 1, which gets its room.
+    other = router.receive(1, timeout=2.0)[0]
+    assert other['parameters'] == {'i': 1}
+    router.answer(first_attempt)  # late, but it completes call 0
+    assert retried.wait() == {'i': 0}
+    router.answer(other)
+    assert waiting.wait() == {'i': 1}
+
+    # Call 0 is not sent again, and the room is all there for the next call.
+    after = Recorder()
+    conn.invoke('echo', {'i': 2}, callback=after, timeout=10.0)
+    next_call = router.receive(1)[0]
+    assert next_call['parameters'] == {'i': 2}
+    router.answer(next_call)
+    assert after.wait() == {'i': 2}
+    assert router.received_within(QUIET) == []
+    assert retried.count == 1 and len(conn) == 0
+
+
 def test_a_call_that_never_expires_gives_back_its_room_after_abs_timeout(router,
                                                                          make_zmq_conn):
     conn = make_zmq_conn(router.address)

@@ -533,6 +533,9 @@ class _Channel(object):
             logger.debug('dropping answer for unknown or completed call %r', message_id)
             return
         self._release(call)
+        if self.outbox:
+            # A retry waiting for room is answered by an earlier attempt.
+            self.outbox.pop(message_id, None)
         if call.deadline is not None:
             bucket = self.deadlines.get(call.timeout)
             if bucket is not None:
@@ -582,6 +585,7 @@ class _Channel(object):
             lease_end, call = leases[message_id]
             if lease_end > now:
                 break
+            del leases[message_id]
             self._release(call)  # the call itself keeps waiting for its answer
         if self._retired:
             self._close_retired(now)
