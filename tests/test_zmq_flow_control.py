@@ -4,10 +4,13 @@ Each test talks to a :class:`zmqworker.ManualRouter`, a bare ROUTER that answers
 when the test says so, so what the client has put on the wire can be seen call by call.
 """
 
+import collections
+import threading
+
 import pytest
 
-from support import LoopThread, Recorder
-from zmqworker import ManualRouter
+from support import LoopThread, Recorder, free_port
+from zmqworker import DroppingRouter, ManualRouter
 
 #: Long enough for a call that could be sent to arrive; what has not arrived by then
 #: was held back by the client.
@@ -274,3 +277,49 @@ def test_bad_worker_max_in_flight_option_is_a_clear_error(worker_options, router
     worker_options.worker_max_in_flight = -5
     with pytest.raises(ValueError, match='max_in_flight'):
         ZMQWorkerConnection(router.address)
+
+
+def test_connections_dropping_while_calls_are_written_give_back_all_their_room(
+        make_zmq_conn):
+    # Calls stream out (no bound yet) to a peer that never answers and drops its
+    # connections every 20 ms, so now and then a connection goes away in the middle of
+    # a call being written: libzmq then refuses one of the call's later frames.  Every
+    # call ends exactly once, and with a bound set afterwards a whole window of calls
+    # goes out at once: none of the refused calls kept its room.
+    address = 'tcp://127.0.0.1:%d' % free_port()
+    conn = make_zmq_conn(address, timeout=0.05)
+    conn.max_in_flight = 0
+    rounds, per_round = 80, 500
+    ended = collections.Counter()
+    lock = threading.Lock()
+    round_over = threading.Event()
+
+    def record(index):
+        def callback(result):
+            with lock:
+                ended[index] += 1
+                if len(ended) % per_round == 0:
+                    round_over.set()
+        return callback
+
+    dropping = DroppingRouter(address)
+    try:
+        for round_number in range(rounds):
+            round_over.clear()
+            first = round_number * per_round
+            for index in range(first, first + per_round):
+                conn.invoke('echo', {'i': index}, callback=record(index))
+            assert round_over.wait(5.0), 'round %d never ended' % round_number
+    finally:
+        dropping.stop()
+    assert len(ended) == rounds * per_round
+    assert set(ended.values()) == {1}
+    assert dropping.received > 0
+
+    conn.max_in_flight = bound = 50
+    with ManualRouter(address) as router:
+        recorder = Recorder()
+        for index in range(bound):
+            conn.invoke('echo', {'i': index}, callback=recorder, timeout=10.0)
+        answer_all(router, router.receive(bound))
+        recorder.wait(count=bound)

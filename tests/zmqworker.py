@@ -255,12 +255,16 @@ class ManualRouter(object):
     Used from the test's own thread; the client runs on its I/O thread or a loop.
     """
 
-    def __init__(self):
+    def __init__(self, address=None):
         self._context = zmq.Context()
         self.socket = self._context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        port = self.socket.bind_to_random_port('tcp://127.0.0.1')
-        self.address = 'tcp://127.0.0.1:%d' % port
+        if address is None:
+            port = self.socket.bind_to_random_port('tcp://127.0.0.1')
+            address = 'tcp://127.0.0.1:%d' % port
+        else:
+            self.socket.bind(address)
+        self.address = address
 
     def receive(self, count, timeout=5.0):
         """Wait for ``count`` calls; return them as dicts (identity, message_id, parameters)."""
@@ -306,6 +310,50 @@ class ManualRouter(object):
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+class DroppingRouter(object):
+    """A ROUTER that takes calls, never answers, and drops its connections every ``period`` s.
+
+    It closes its socket and binds a new one on the same address, over and over, in a
+    thread of its own, so that a client's connection goes away at any point, also while
+    the client is writing a call.  It never answers: libzmq up to 4.3.5 can abort a
+    process whose connection drops while it reads a message of several frames (libzmq
+    issue 3663), and the client reads answers in several frames.  :meth:`stop` ends it
+    and frees the address.
+    """
+
+    def __init__(self, address, period=0.02):
+        self.address = address
+        self.period = period
+        self.received = 0
+        self._stopping = threading.Event()
+        self._context = zmq.Context()
+        self._thread = threading.Thread(target=self._run, name='dropping-router')
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self):
+        while not self._stopping.is_set():
+            socket = self._context.socket(zmq.ROUTER)
+            socket.setsockopt(zmq.LINGER, 0)
+            try:
+                socket.bind(self.address)
+            except zmq.ZMQError:  # the last socket's port is not free yet
+                socket.close(0)
+                self._stopping.wait(0.001)
+                continue
+            until = time.time() + self.period
+            while time.time() < until:
+                if socket.poll(5):
+                    socket.recv_multipart()
+                    self.received += 1
+            socket.close(0)
+
+    def stop(self):
+        self._stopping.set()
+        self._thread.join()
+        self._context.term()
 
 
 def _wait(condition, predicate, timeout):

@@ -422,13 +422,16 @@ class _Channel(object):
                 continue
             socket = link.socket
             try:
-                # Only the first frame can be refused; the rest follow it.
                 socket.send(b'', _SEND_MORE)
+                socket.send(call.message_id, _SEND_MORE)
+                socket.send(call.payload, _NOBLOCK)
             except zmq.Again:
+                # The first frame is refused while the link has no
+                # connection (IMMEDIATE); a later one when the connection
+                # drops while the call is being written, and then libzmq
+                # takes back the frames it had.  Nothing of the call left.
                 window.release()
                 continue
-            socket.send(call.message_id, _SEND_MORE)
-            socket.send(call.payload, _NOBLOCK)
             call.link = link
             call.epoch = link.epoch
             link.on_wire += 1
