@@ -10,6 +10,7 @@ import time
 
 import pytest
 from faultkit import Tally, pids_answering, wait_for_file
+from support import LoopThread
 
 # Short timeouts keep the suite fast; a call expires between t and 2t after it is sent.
 TIMEOUT = 0.5
@@ -161,17 +162,28 @@ def test_zmq_restarted_service_takes_new_calls_at_once_although_calls_were_lost(
     connection.max_in_flight = bound
     marker = lab.path('parked')
     parked = Tally()
-    for n in range(bound):
-        connection.invoke('park', park_parameters(n, marker), callback=parked.callback(n))
-    wait_for_file(marker)
+    loop = LoopThread()
+    try:
+        # Calls made on a loop whose link is up are on the wire when invoke() returns.
+        # Made from a plain thread, the last ones could still wait for the I/O thread
+        # when the service is killed, and go to the new service instead: a parked call
+        # there would hold its only worker for good.
+        warm_up = loop.run(lambda: connection.invoke('echo', {'n': 'warm-up'}, await_=True))
+        assert warm_up == {'n': 'warm-up'}
+        loop.run(lambda: [connection.invoke('park', park_parameters(n, marker),
+                                            callback=parked.callback(n))
+                          for n in range(bound)])
+        wait_for_file(marker)
 
-    lab.restart(service)
-    started = time.time()
-    after = Tally()
-    connection.invoke('echo', {'n': 'after'}, callback=after.callback('after'),
-                      timeout=10.0)
-    assert after.wait_all(25.0), after.counts()
-    waited = time.time() - started
+        lab.restart(service)
+        started = time.time()
+        after = Tally()
+        connection.invoke('echo', {'n': 'after'}, callback=after.callback('after'),
+                          timeout=10.0)
+        assert after.wait_all(25.0), after.counts()
+        waited = time.time() - started
+    finally:
+        loop.stop()
 
     fault_report('zmq: service restarted with the connection\'s room full of parked calls',
                  after, transport='zmq', max_in_flight=bound, waited=round(waited, 2))
