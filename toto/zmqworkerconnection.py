@@ -511,8 +511,16 @@ class _Channel(object):
             if not getsockopt(_EVENTS) & _POLLIN:
                 break
             frames = [recv(_NOBLOCK)]
-            while getsockopt(_RCVMORE):
-                frames.append(recv(_NOBLOCK))
+            try:
+                while getsockopt(_RCVMORE):
+                    frames.append(recv(_NOBLOCK))
+            except zmq.Again:
+                # The connection dropped while libzmq handed this answer
+                # over, and it lost the rest: the call waits for its
+                # timeout or retry, as if the whole answer had been lost.
+                logger.debug('an answer from %s was cut short (%d frames)', link.address,
+                             len(frames))
+                continue
             self._on_reply(frames)
             if self.closed:  # a callback closed the connection
                 return
