@@ -89,6 +89,65 @@ def test_asynchronous_acknowledgement_on_the_wire_is_the_message_id_alone(servic
 
 
 @pytest.mark.timeout(30)
+def test_coroutine_method_is_awaited_and_answers_with_its_result(services):
+    service = services.start()
+    connection = services.connect(service.address)
+
+    answer = call(connection, 'waits', {'seconds': 0.05, 'n': 1})
+
+    assert answer['waited'] == 0.05 and answer['n'] == 1
+    assert answer['pid'] != service.pid
+
+
+@pytest.mark.timeout(30)
+def test_coroutine_method_failing_after_a_wait_answers_an_error_result(services):
+    service = services.start()
+    connection = services.connect(service.address)
+
+    assert call(connection, 'waits', {'fail': 'late failure'}) == \
+        {'error': {'code': 4343, 'value': 'late failure'}}
+    assert call(connection, 'waits', {'n': 2})['n'] == 2, 'the worker carries on'
+
+
+@pytest.mark.skipif(sys.version_info < (3, 5), reason='async def needs Python 3.5')
+@pytest.mark.timeout(30)
+def test_async_def_method_is_awaited(services):
+    service = services.start()
+    connection = services.connect(service.address)
+
+    assert call(connection, 'waits_native', {'seconds': 0.02, 'n': 3}) == \
+        {'waited': 0.02, 'n': 3}
+
+
+@pytest.mark.timeout(30)
+def test_calls_behind_a_coroutine_method_each_get_their_own_answer(services):
+    service = services.start()
+    connection = services.connect(service.address)
+    wait_for_answer(connection, logs=services.logs)
+
+    futures = [connection.invoke('waits', {'seconds': 0.02, 'n': n}, await_=True)
+               for n in range(20)]
+
+    assert [future.result(10)['n'] for future in futures] == list(range(20))
+
+
+@pytest.mark.timeout(30)
+def test_asynchronous_coroutine_method_is_acknowledged_then_runs_to_the_end(services):
+    service = services.start()
+    connection = services.connect(service.address)
+    output = services.path('output')
+
+    assert call(connection, 'write_later_coroutine', {'fail': True}) is None
+    assert call(connection, 'write_later_coroutine', {'output': output}) is None
+
+    wait_until(lambda: os.path.exists(output), 10, message='the coroutine never wrote')
+    assert read_text(output).startswith('written by a coroutine')
+    assert call(connection, 'waits', {'n': 4})['n'] == 4
+    wait_until(lambda: 'failed after the acknowledgement' in services.logs(), 10,
+               message='the failure after the acknowledgement was not logged')
+
+
+@pytest.mark.timeout(30)
 def test_failing_methods_answer_error_results(services):
     service = services.start()
     connection = services.connect(service.address)

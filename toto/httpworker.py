@@ -33,7 +33,6 @@ import re
 
 import six
 from tornado import gen, web
-from tornado.concurrent import is_future
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.netutil import bind_sockets
@@ -43,16 +42,11 @@ from toto._codec import MessageCodec, load_module
 from toto._security import warn_once_if_exposed
 from toto.options import safe_define
 from toto.service import TotoService
-from toto.worker import call_startup_function, error_info, find_method
+from toto.worker import call_startup_function, error_info, find_method, _is_awaitable
 
 # The worker-service options (method_module, compression_module, ...) are
 # shared with the ZeroMQ worker and defined there.
 import toto.worker  # noqa: F401
-
-try:
-    from inspect import isawaitable as _isawaitable
-except ImportError:  # Python 2 has no native coroutines
-    _isawaitable = None
 
 logger = logging.getLogger('toto.httpworker')
 
@@ -77,11 +71,6 @@ CONTENT_TYPES = {
     'application/x-pickle': None,
     'application/json': json,
 }
-
-
-def _is_awaitable(value):
-    """True for Futures and, on Python 3, coroutines and other awaitables."""
-    return is_future(value) or (_isawaitable is not None and _isawaitable(value))
 
 
 _codecs = {}

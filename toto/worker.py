@@ -30,6 +30,7 @@ processes that connect to a router elsewhere.  ``--command=status`` or
 
 from __future__ import absolute_import, division, print_function
 
+import functools
 import importlib
 import inspect
 import logging
@@ -40,6 +41,8 @@ import types
 
 import six
 import zmq
+from tornado import gen
+from tornado.concurrent import is_future
 from tornado.ioloop import IOLoop
 from tornado.options import options
 
@@ -48,6 +51,11 @@ from toto._security import load_curve_key, warn_once_if_exposed, zmq_bind_host
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.options import safe_define
 from toto.service import TotoService, pid_path, process_count
+
+try:
+    from inspect import isawaitable as _isawaitable
+except ImportError:  # Python 2 has no native coroutines
+    _isawaitable = None
 
 logger = logging.getLogger('toto.worker')
 
@@ -103,6 +111,16 @@ _ROUTER_START_WAIT = 10.0
 _CONTROL_SUBSCRIBE_WAIT = 1.0
 # A worker process warns that the service is saturated at most this often.
 _SATURATION_LOG_INTERVAL = 60.0
+
+
+def _is_awaitable(value):
+    """True for Futures and, on Python 3, coroutines and other awaitables.
+
+    A method whose ``invoke`` returns one of these (a ``@gen.coroutine``, an
+    ``async def``, or a function returning a Future) is awaited, and its
+    answer is what the awaitable resolves to.
+    """
+    return is_future(value) or (_isawaitable is not None and _isawaitable(value))
 
 
 def find_method(method_module, name):
@@ -188,7 +206,9 @@ class TotoWorker(object):
     ``[message_id, payload]``; the answer is ``[message_id, payload]``, or
     ``[message_id]`` alone for an :func:`~toto.invocation.asynchronous`
     method, sent before the method runs.  Nothing a method raises and nothing
-    a client sends stops the worker: failures become error answers.
+    a client sends stops the worker: failures become error answers.  A
+    method that returns a Future or a coroutine is awaited before the next
+    call is taken: a ``REP`` socket answers one call at a time.
     """
 
     def __init__(self, method_module, socket_address, control_socket_address=None,
@@ -209,6 +229,9 @@ class TotoWorker(object):
         self._socket = None
         self._control = None
         self._io_loop = None
+        # The message id of a call whose coroutine method is still running:
+        # its answer must go out before the REP socket takes another call.
+        self._in_hand = None
 
     def error_info(self, error):
         """The error answer for ``error`` (see :func:`error_info`)."""
@@ -277,45 +300,80 @@ class TotoWorker(object):
         # Sending a reply may swallow the descriptor's next signal, so loop
         # on the socket state until no call is waiting.  Every call after
         # the first of a pass was queued while this process was busy.
+        if self._in_hand is not None:
+            return  # resumed once the coroutine in hand has its answer out
         socket = self._socket
         saturation = self._saturation
         saturation.start(self.calls_answered)
         while not socket.closed and socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             saturation.check(self.calls_answered)
             frames = socket.recv_multipart()
-            after_reply = None
+            after_reply = running = None
             try:
-                reply, after_reply = self._handle(frames)
+                reply, after_reply, running = self._handle(frames)
             except Exception as error:  # a bug here must not stop the worker
                 logger.exception('worker failed to handle a call')
                 reply = [frames[0] if frames else b'',
                          self._encode_response({'error': self.error_info(error)})]
+            if running is not None:
+                self._in_hand = reply[0]
+                self._io_loop.add_future(running, functools.partial(self._on_awaited, reply[0]))
+                break
             socket.send_multipart(reply)
             self.calls_answered += 1
             if after_reply is not None:
-                try:
-                    after_reply()
-                except Exception as error:
-                    self.error_info(error)
+                self._run_detached(after_reply)
         saturation.stop(self.calls_answered)
 
+    def _on_awaited(self, message_id, running):
+        self._in_hand = None
+        try:
+            response = running.result()
+        except Exception as error:
+            response = {'error': self.error_info(error)}
+        if self._socket.closed:
+            return
+        self._socket.send_multipart([message_id, self._encode_response(response)])
+        self.calls_answered += 1
+        self._on_call_event(None, None)  # calls that queued meanwhile
+
+    def _run_detached(self, run):
+        # An asynchronous method runs after its acknowledgement; what it
+        # raises, or what the coroutine it returns fails with, is logged.
+        try:
+            result = run()
+            if _is_awaitable(result):
+                self._io_loop.add_future(gen.convert_yielded(result), self._log_failure)
+        except Exception as error:
+            self.error_info(error)
+
+    def _log_failure(self, future):
+        try:
+            future.result()
+        except Exception as error:
+            self.error_info(error)
+
     def _handle(self, frames):
-        """Return the reply frames for a call and, for an asynchronous method,
-        the function to run once the acknowledgement is sent."""
+        """Return the reply frames for a call; for an asynchronous method, the
+        function to run once the acknowledgement is sent; for a coroutine
+        method, the Future of its result (the reply then holds only the id)."""
         message_id = frames[0]
         if len(frames) != 2:
             error = TotoException(ERROR_SERVER, 'malformed call: %d frames' % len(frames))
-            return [message_id, self._encode_response({'error': self.error_info(error)})], None
+            reply = [message_id, self._encode_response({'error': self.error_info(error)})]
+            return reply, None, None
         try:
             message = self._codec.loads(frames[1])
             method = find_method(self.method_module, message['method']).invoke
             parameters = message.get('parameters', {})
             if getattr(method, 'asynchronous', False):
-                return [message_id], lambda: method(self, parameters)
+                return [message_id], functools.partial(method, self, parameters), None
             response = method(self, parameters)
+            if _is_awaitable(response):
+                return [message_id], None, gen.convert_yielded(response)
         except Exception as error:
             response = {'error': self.error_info(error)}
-        return [message_id, self._encode_response(response)], None
+        return [message_id, self._encode_response(response)], None, None
 
     def _encode_response(self, response):
         try:
