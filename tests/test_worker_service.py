@@ -119,6 +119,17 @@ def test_async_def_method_is_awaited(services):
         {'waited': 0.02, 'n': 3}
 
 
+@pytest.mark.skipif(sys.version_info < (3,), reason="Tornado 5.1's Future cannot be cancelled")
+@pytest.mark.timeout(30)
+def test_method_whose_future_is_cancelled_answers_an_error_and_the_worker_carries_on(
+        services):
+    service = services.start()
+    connection = services.connect(service.address)
+
+    assert call(connection, 'cancelled')['error']['code'] == 1000
+    assert call(connection, 'waits', {'n': 5})['n'] == 5
+
+
 @pytest.mark.timeout(30)
 def test_calls_behind_a_coroutine_method_each_get_their_own_answer(services):
     service = services.start()

@@ -329,7 +329,8 @@ class TotoWorker(object):
         self._in_hand = None
         try:
             response = running.result()
-        except Exception as error:
+        except BaseException as error:  # a cancelled Future raises no Exception
+            # The REP socket must answer whatever happened, or take no call again.
             response = {'error': self.error_info(error)}
         if self._socket.closed:
             return
