@@ -26,6 +26,7 @@ route.
 
 from __future__ import absolute_import, division, print_function
 
+import functools
 import importlib
 import json
 import logging
@@ -42,7 +43,8 @@ from toto._codec import MessageCodec, load_module
 from toto._security import warn_once_if_exposed
 from toto.options import safe_define
 from toto.service import TotoService
-from toto.worker import call_startup_function, error_info, find_method, _is_awaitable
+from toto.worker import (_is_awaitable, _run_detached, call_startup_function, error_info,
+                         find_method)
 
 # The worker-service options (method_module, compression_module, ...) are
 # shared with the ZeroMQ worker and defined there.
@@ -143,18 +145,8 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
         self._answer(200, result)
 
     def _run_detached(self, method, parameters):
-        try:
-            result = method(self, parameters)
-            if _is_awaitable(result):
-                IOLoop.current().add_future(gen.convert_yielded(result), self._log_failure)
-        except Exception as error:
-            self._error_info(error)
-
-    def _log_failure(self, future):
-        try:
-            future.result()
-        except Exception as error:
-            self._error_info(error)
+        _run_detached(functools.partial(method, self, parameters), IOLoop.current(),
+                      self._error_info)
 
     def _error_info(self, error):
         return error_info(error, self.debug)

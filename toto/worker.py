@@ -123,6 +123,28 @@ def _is_awaitable(value):
     return is_future(value) or (_isawaitable is not None and _isawaitable(value))
 
 
+def _run_detached(run, io_loop, report):
+    """Run an asynchronous method after its acknowledgement.
+
+    Nobody waits for its answer, so ``report`` (which logs) gets what
+    ``run()`` raises, or what the coroutine it returns fails with.
+    """
+    try:
+        result = run()
+        if _is_awaitable(result):
+            io_loop.add_future(gen.convert_yielded(result),
+                               functools.partial(_report_failure, report))
+    except Exception as error:
+        report(error)
+
+
+def _report_failure(report, future):
+    try:
+        future.result()
+    except BaseException as error:  # a cancelled Future raises no Exception
+        report(error)
+
+
 def find_method(method_module, name):
     """Return the method module for the call ``name`` under ``method_module``.
 
@@ -339,20 +361,7 @@ class TotoWorker(object):
         self._on_call_event(None, None)  # calls that queued meanwhile
 
     def _run_detached(self, run):
-        # An asynchronous method runs after its acknowledgement; what it
-        # raises, or what the coroutine it returns fails with, is logged.
-        try:
-            result = run()
-            if _is_awaitable(result):
-                self._io_loop.add_future(gen.convert_yielded(result), self._log_failure)
-        except Exception as error:
-            self.error_info(error)
-
-    def _log_failure(self, future):
-        try:
-            future.result()
-        except Exception as error:
-            self.error_info(error)
+        _run_detached(run, self._io_loop, self.error_info)
 
     def _handle(self, frames):
         """Return the reply frames for a call; for an asynchronous method, the
