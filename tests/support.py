@@ -5,6 +5,7 @@ event-loop plumbing that the tests need to drive real sockets and real servers.
 """
 
 import importlib
+import os
 import pickle
 import socket
 import threading
@@ -43,6 +44,18 @@ class Identity(object):
     @staticmethod
     def decompress(data):
         return data
+
+
+def dispatch_args(args):
+    """``--dispatch=MODE`` when ``TOTO_TEST_DISPATCH`` names a mode and ``args`` has none.
+
+    Runs the service tests against ``--dispatch=queue`` (tox env ``queue``)
+    without a copy of each test.
+    """
+    mode = os.environ.get('TOTO_TEST_DISPATCH')
+    if not mode or any(arg.startswith('--dispatch') for arg in args):
+        return []
+    return ['--dispatch=' + mode]
 
 
 def module_or_default(value, default):

@@ -139,7 +139,9 @@ def test_calls_behind_a_coroutine_method_each_get_their_own_answer(services):
     futures = [connection.invoke('waits', {'seconds': 0.02, 'n': n}, await_=True)
                for n in range(20)]
 
-    assert [future.result(10)['n'] for future in futures] == list(range(20))
+    answers = [future.result(10) for future in futures]
+    assert [answer.get('n') for answer in answers] == list(range(20)), \
+        [answer for answer in answers if answer.get('n') is None]
 
 
 @pytest.mark.timeout(30)

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from support import free_port, wait_until
+from support import dispatch_args, free_port, wait_until
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(TESTS_DIR)
@@ -298,6 +298,7 @@ class ServiceGroup(object):
             address = self.tcp()
         argv = [python or sys.executable, SERVICE_SCRIPT]
         argv += self.service_args(name, processes, address, method_module) + list(args)
+        argv += dispatch_args(args)
         service = Service(name, argv, child_env(python, kwargs, conf_file),
                           self.path(name + '.log'), self.directory,
                           address=address or None,

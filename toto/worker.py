@@ -46,6 +46,7 @@ from tornado.concurrent import is_future
 from tornado.ioloop import IOLoop
 from tornado.options import options
 
+from toto import _dispatch
 from toto._codec import MessageCodec
 from toto._security import load_curve_key, warn_once_if_exposed, zmq_bind_host
 from toto.exceptions import ERROR_SERVER, TotoException
@@ -86,6 +87,16 @@ safe_define('saturation_warning_after', default=5.0, type=float, group=_OPTION_G
             help='Log a warning (at most once a minute per worker process) when calls '
                  'have queued for a worker process this long without a break; '
                  '0: never')
+safe_define('dispatch', default='balanced', type=str, group=_OPTION_GROUP,
+            metavar='balanced|queue',
+            help='How the router hands calls to worker processes: balanced (only to '
+                 'a process with room for it) or queue (in turn, the original '
+                 'protocol; needed when the router or workers are the original '
+                 'package\'s). Router and workers must agree')
+safe_define('method_concurrency', default=100, type=int, group=_OPTION_GROUP,
+            metavar='N',
+            help='Coroutine methods a worker process runs at once (balanced '
+                 'dispatch); plain methods always run one at a time')
 safe_define('max_message_size', default=64 * 1024 * 1024, type=int, group=_OPTION_GROUP,
             metavar='BYTES',
             help='Largest call in bytes a worker accepts; a client sending more is '
@@ -104,13 +115,18 @@ safe_define('serialization_module', type=str, group=_OPTION_GROUP, metavar='MODU
                  'pickle protocol 2); must match the clients')
 
 CONTROL_PREFIX = b'command'
+#: ``balanced``: the router sends a call only to a worker with room for it;
+#: ``queue``: the original protocol (a queue device and ``REP`` workers).
+DISPATCH_MODES = ('balanced', 'queue')
 CONTROL_COMMANDS = ('status', 'shutdown')
 # How long the service waits for its router process to bind.
 _ROUTER_START_WAIT = 10.0
 # How long --command waits for running workers to subscribe before it sends.
 _CONTROL_SUBSCRIBE_WAIT = 1.0
-# A worker process warns that the service is saturated at most this often.
-_SATURATION_LOG_INTERVAL = 60.0
+# Plain ints: pyzmq's enum flags make every use cost more on the busy path.
+_SNDMORE = int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 
 def _is_awaitable(value):
@@ -123,26 +139,31 @@ def _is_awaitable(value):
     return is_future(value) or (_isawaitable is not None and _isawaitable(value))
 
 
-def _run_detached(run, io_loop, report):
+def _run_detached(run, io_loop, report, on_done=None):
     """Run an asynchronous method after its acknowledgement.
 
     Nobody waits for its answer, so ``report`` (which logs) gets what
-    ``run()`` raises, or what the coroutine it returns fails with.
+    ``run()`` raises, or what the coroutine it returns fails with.  True when
+    it goes on as a coroutine; ``on_done`` is then called once that ends.
     """
     try:
         result = run()
         if _is_awaitable(result):
             io_loop.add_future(gen.convert_yielded(result),
-                               functools.partial(_report_failure, report))
+                               functools.partial(_report_failure, report, on_done))
+            return True
     except Exception as error:
         report(error)
+    return False
 
 
-def _report_failure(report, future):
+def _report_failure(report, on_done, future):
     try:
         future.result()
     except BaseException as error:  # a cancelled Future raises no Exception
         report(error)
+    if on_done is not None:
+        on_done()
 
 
 def find_method(method_module, name):
@@ -222,20 +243,35 @@ def call_startup_function(path, worker):
 
 
 class TotoWorker(object):
-    """One worker process: a ``REP`` socket that runs each call it receives.
+    """One worker process: it runs the calls the router sends it.
 
     ``method_module`` is a module object or name.  Calls are
     ``[message_id, payload]``; the answer is ``[message_id, payload]``, or
     ``[message_id]`` alone for an :func:`~toto.invocation.asynchronous`
     method, sent before the method runs.  Nothing a method raises and nothing
-    a client sends stops the worker: failures become error answers.  A
-    method that returns a Future or a coroutine is awaited before the next
-    call is taken: a ``REP`` socket answers one call at a time.
+    a client sends stops the worker: failures become error answers.
+
+    ``dispatch`` is the protocol spoken with the router (see
+    :func:`run_router`).  ``'queue'`` (the default here, as in the original
+    package) is a ``REP`` socket: a method that returns a Future or a
+    coroutine is awaited before the next call is taken.  ``'balanced'`` is a
+    ``DEALER`` that tells the router how much it can take: up to
+    ``method_concurrency`` coroutine methods run side by side, and plain
+    methods one at a time.  :class:`TotoWorkerService` uses ``--dispatch``,
+    whose default is ``'balanced'``.
     """
 
     def __init__(self, method_module, socket_address, control_socket_address=None,
                  compression=None, serialization=None, debug=False, max_message_size=None,
-                 saturation_warning_after=5.0):
+                 saturation_warning_after=5.0, dispatch='queue', method_concurrency=100):
+        if dispatch not in DISPATCH_MODES:
+            raise ValueError('dispatch must be one of %s, not %r'
+                             % (', '.join(DISPATCH_MODES), dispatch))
+        if not isinstance(method_concurrency, six.integer_types) or method_concurrency < 1:
+            raise ValueError('method_concurrency must be a whole number of at least 1, '
+                             'not %r' % (method_concurrency,))
+        self.dispatch = dispatch
+        self.method_concurrency = method_concurrency
         if isinstance(method_module, six.string_types):
             method_module = importlib.import_module(method_module)
         self.method_module = method_module
@@ -245,7 +281,8 @@ class TotoWorker(object):
         self.max_message_size = max_message_size
         self.db_connection = None
         self.calls_answered = 0
-        self._saturation = _SaturationLog(saturation_warning_after)
+        self._saturation = _dispatch.SaturationLog(
+            saturation_warning_after, 'worker pid %d' % os.getpid())
         self._codec = MessageCodec(compression, serialization)
         self._context = None
         self._socket = None
@@ -254,6 +291,13 @@ class TotoWorker(object):
         # The message id of a call whose coroutine method is still running:
         # its answer must go out before the REP socket takes another call.
         self._in_hand = None
+        # Balanced dispatch: calls finished so far, coroutines running, and
+        # how many unfinished calls the router may send at once.
+        self._finished = 0
+        self._running = 0
+        self._window = min(max(method_concurrency, _dispatch.WORKER_WINDOW), 0xFFFF)
+        self._check_scheduled = False
+        self._heartbeat = None
 
     def error_info(self, error):
         """The error answer for ``error`` (see :func:`error_info`)."""
@@ -267,7 +311,8 @@ class TotoWorker(object):
         """Serve calls until a ``shutdown`` command or the process is stopped."""
         self._context = zmq.Context()
         self._io_loop = IOLoop(make_current=False)
-        self._socket = self._context.socket(zmq.REP)
+        balanced = self.dispatch == 'balanced'
+        self._socket = self._context.socket(zmq.DEALER if balanced else zmq.REP)
         self._socket.setsockopt(zmq.LINGER, 0)
         # A REP socket drops an answer its outgoing queue has no room for:
         # never let it (docs/protocol.rst, "No silent drops").
@@ -275,8 +320,10 @@ class TotoWorker(object):
         if self.max_message_size and self.max_message_size > 0:
             self._socket.setsockopt(zmq.MAXMSGSIZE, self.max_message_size)
         self._socket.connect(self.socket_address)
-        self._io_loop.add_handler(self._socket.getsockopt(zmq.FD), self._on_call_event,
-                                  IOLoop.READ)
+        handler = self._on_balanced_event if balanced else self._on_call_event
+        self._io_loop.add_handler(self._socket.getsockopt(zmq.FD), handler, IOLoop.READ)
+        if balanced:
+            self._beat()
         if self.control_socket_address:
             self._control = self._context.socket(zmq.SUB)
             self._control.setsockopt(zmq.LINGER, 0)
@@ -285,7 +332,7 @@ class TotoWorker(object):
             self._io_loop.add_handler(self._control.getsockopt(zmq.FD),
                                       self._on_control_event, IOLoop.READ)
         # Calls may already be waiting: the descriptor only signals changes.
-        self._io_loop.add_callback(self._on_call_event, None, None)
+        self._io_loop.add_callback(handler, None, None)
         logger.debug('worker pid %d serving %s', os.getpid(), self.socket_address)
         try:
             self._io_loop.start()
@@ -298,6 +345,8 @@ class TotoWorker(object):
             self._io_loop.add_callback(self._io_loop.stop)
 
     def _close(self):
+        if self._heartbeat is not None:
+            self._io_loop.remove_timeout(self._heartbeat)
         for socket in (self._socket, self._control):
             if socket is not None:
                 self._io_loop.remove_handler(socket.getsockopt(zmq.FD))
@@ -347,6 +396,90 @@ class TotoWorker(object):
                 self._run_detached(after_reply)
         saturation.stop(self.calls_answered)
 
+    # -- balanced dispatch: a DEALER that tells the router what it can take --
+
+    def _beat(self):
+        # Not a PeriodicCallback: that starts on IOLoop.current(), and this
+        # loop is never made current.
+        self._send_state()
+        self._heartbeat = self._io_loop.call_later(_dispatch.HEARTBEAT_INTERVAL, self._beat)
+
+    def _send_state(self, envelope=b'', *payload):
+        # Every message says how many calls this worker has finished and how
+        # many unfinished ones it accepts; an answer's envelope and payload
+        # follow.
+        if self._socket.closed:
+            return
+        head = _dispatch.worker_state(self._finished, self._window) + envelope
+        if payload:
+            self._socket.send(head, _SNDMORE)
+            self._socket.send(payload[0])
+        else:
+            self._socket.send(head)
+        if not self._check_scheduled:
+            # The descriptor only signals changes, and a send can swallow the
+            # signal that a call arrived: look at the socket again.
+            self._check_scheduled = True
+            self._io_loop.add_callback(self._on_balanced_event, None, None)
+
+    def _on_balanced_event(self, fd, events):
+        self._check_scheduled = False
+        socket = self._socket
+        # The router logs saturation: here calls queue only up to the window.
+        while (not socket.closed and self._running < self.method_concurrency
+               and socket.getsockopt(_EVENTS) & _POLLIN):
+            frames = socket.recv_multipart()
+            if len(frames) != 2:
+                # Counted as finished all the same, or the router would keep
+                # a place for it in this worker's window for good.
+                self._finished += 1
+                logger.warning('worker pid %d: dropped a message of %d frames from the '
+                               'router (a --dispatch=queue router?)', os.getpid(), len(frames))
+                self._send_state()
+                continue
+            # The router's envelope stands in for the message id: it comes
+            # back with the answer as it came.
+            after_reply = running = None
+            try:
+                reply, after_reply, running = self._handle(frames)
+            except Exception as error:  # a bug here must not stop the worker
+                logger.exception('worker failed to handle a call')
+                reply = [frames[0], self._encode_response({'error': self.error_info(error)})]
+            if running is not None:
+                self._running += 1
+                self._io_loop.add_future(running, functools.partial(
+                    self._on_awaited_balanced, reply[0]))
+                continue
+            if after_reply is None:
+                self._finished += 1
+                self._send_state(*reply)
+                self.calls_answered += 1
+                continue
+            # Asynchronous: acknowledged first; the call stays unfinished, in
+            # the router's eyes too, until its work is over.
+            self._send_state(*reply)
+            self.calls_answered += 1
+            if self._run_detached(after_reply, self._on_detached_done):
+                self._running += 1
+            else:
+                self._finished += 1
+                self._send_state()
+
+    def _on_awaited_balanced(self, envelope, running):
+        self._running -= 1
+        self._finished += 1
+        try:
+            response = running.result()
+        except BaseException as error:  # a cancelled Future raises no Exception
+            response = {'error': self.error_info(error)}
+        self._send_state(envelope, self._encode_response(response))
+        self.calls_answered += 1
+
+    def _on_detached_done(self):
+        self._running -= 1
+        self._finished += 1
+        self._send_state()
+
     def _on_awaited(self, message_id, running):
         self._in_hand = None
         try:
@@ -360,8 +493,8 @@ class TotoWorker(object):
         self.calls_answered += 1
         self._on_call_event(None, None)  # calls that queued meanwhile
 
-    def _run_detached(self, run):
-        _run_detached(run, self._io_loop, self.error_info)
+    def _run_detached(self, run, on_done=None):
+        return _run_detached(run, self._io_loop, self.error_info, on_done)
 
     def _handle(self, frames):
         """Return the reply frames for a call; for an asynchronous method, the
@@ -390,50 +523,6 @@ class TotoWorker(object):
             return self._codec.dumps(response)
         except Exception as error:
             return self._codec.dumps({'error': self.error_info(error)})
-
-
-class _SaturationLog(object):
-    """Tells the log when calls queue for a worker process without a break.
-
-    A worker that finds the next call already waiting each time it answers
-    one is the bottleneck of the service: callers wait on top of the
-    method's own time, and calls start to time out.  After ``after`` seconds
-    of that it logs a warning (at most once a minute), and once it catches
-    up it says for how long.  ``after`` 0 turns it off.
-    """
-
-    def __init__(self, after):
-        self.after = after or 0
-        self._busy_since = None
-        self._answered_before = 0
-        self._warned = False
-        self._last_warning = None
-
-    def start(self, answered):
-        self._busy_since = time.time()
-        self._answered_before = answered
-
-    def check(self, answered):
-        if self.after <= 0 or self._warned:
-            return
-        now = time.time()
-        busy = now - self._busy_since
-        if busy < self.after:
-            return
-        if self._last_warning is not None and now - self._last_warning < _SATURATION_LOG_INTERVAL:
-            return
-        self._warned = True
-        self._last_warning = now
-        logger.warning('worker pid %d: saturated: calls have queued for %.1f s without a '
-                       'break (%d answered meanwhile); callers wait and may time out',
-                       os.getpid(), busy, answered - self._answered_before)
-
-    def stop(self, answered):
-        if self._warned:
-            logger.info('worker pid %d: caught up after %.1f s of queued calls (%d answered)',
-                        os.getpid(), time.time() - self._busy_since,
-                        answered - self._answered_before)
-            self._warned = False
 
 
 def send_control_command(command, address):
@@ -472,8 +561,17 @@ def send_control_command(command, address):
 
 
 def run_router(bind_address, socket_address, max_message_size=None, curve_secret_key=None,
-               curve_authorized_keys=None, on_ready=None):
-    """Run the queue device: clients' ROUTER in front, workers' DEALER behind.
+               curve_authorized_keys=None, on_ready=None, dispatch='queue',
+               saturation_warning_after=5.0, compression=None, serialization=None):
+    """Run the router: clients' ROUTER in front, the worker processes behind.
+
+    With ``dispatch='balanced'`` (what :class:`TotoWorkerService` runs by
+    default) it is a :class:`toto._dispatch.LoadBalancer`: each call goes to
+    a worker with room for it, and calls that are not a call's frames or are
+    larger than ``max_message_size`` in all are dropped; ``compression`` and
+    ``serialization`` encode its answer to a malformed call.  With
+    ``'queue'`` (the default here, as in the original package) it is a
+    queue device with a ``DEALER`` behind, for ``REP`` workers.
 
     Blocks until the process is stopped.  With ``curve_secret_key`` the
     client side is a CURVE server: clients must know its public key, and when
@@ -482,9 +580,10 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
     accepted; a client sending more is disconnected.  ``on_ready`` is
     called once both sockets are bound.
     """
+    balanced = dispatch == 'balanced'
     context = zmq.Context()
     frontend = context.socket(zmq.ROUTER)
-    backend = context.socket(zmq.DEALER)
+    backend = context.socket(zmq.ROUTER if balanced else zmq.DEALER)
     authenticator = None
     try:
         # A ROUTER drops an answer when its queue to that client is full;
@@ -494,6 +593,10 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
         frontend.setsockopt(zmq.SNDHWM, 0)
         # Answers from the workers are never held back on their way out.
         backend.setsockopt(zmq.RCVHWM, 0)
+        if balanced:
+            # A call for a worker that has gone raises, and goes elsewhere.
+            backend.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            backend.setsockopt(zmq.SNDHWM, 0)
         if max_message_size and max_message_size > 0:
             frontend.setsockopt(zmq.MAXMSGSIZE, max_message_size)
         if curve_secret_key:
@@ -506,7 +609,12 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
         backend.bind(socket_address)
         if on_ready is not None:
             on_ready()
-        zmq.proxy(frontend, backend)
+        if balanced:
+            codec = MessageCodec(compression, serialization)
+            _dispatch.LoadBalancer(frontend, backend, max_message_size,
+                                   saturation_warning_after, codec).run()
+        else:
+            zmq.proxy(frontend, backend)
     finally:
         if authenticator is not None:
             authenticator.stop()
@@ -530,22 +638,22 @@ def _start_authenticator(context, authorized_keys):
     return authenticator
 
 
-def _router_process(report, *args):
+def _router_process(report, *args, **kwargs):
     import signal
     # Stopping the router is the parent's business: SIGTERM ends it at once.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        run_router(*args, on_ready=lambda: report.send(None))
+        run_router(*args, on_ready=lambda: report.send(None), **kwargs)
     except Exception as error:
         report.send('%s: %s' % (type(error).__name__, _text(error)))
         raise
 
 
-def _start_router_process(*args):
+def _start_router_process(*args, **kwargs):
     """Start the router in a process; raise if it cannot bind or start."""
     parent_end, child_end = multiprocessing.Pipe(duplex=False)
     router = multiprocessing.Process(target=_router_process, name='toto-router',
-                                     args=(child_end,) + args)
+                                     args=(child_end,) + args, kwargs=kwargs)
     router.daemon = True
     router.start()
     child_end.close()
@@ -589,7 +697,10 @@ class TotoWorkerService(TotoService):
             router = _start_router_process(
                 options.worker_bind_address, options.worker_socket_address,
                 options.max_message_size, options.curve_secret_key,
-                options.curve_authorized_keys)
+                options.curve_authorized_keys, dispatch=options.dispatch,
+                saturation_warning_after=options.saturation_warning_after,
+                compression=options.compression_module or None,
+                serialization=options.serialization_module or None)
             self._helper_processes.append(router)
         if count == 0:
             logger.info('routing calls from %s to %s', options.worker_bind_address,
@@ -607,7 +718,9 @@ class TotoWorkerService(TotoService):
                             compression=options.compression_module or None,
                             serialization=options.serialization_module or None,
                             debug=options.debug, max_message_size=options.max_message_size,
-                            saturation_warning_after=options.saturation_warning_after)
+                            saturation_warning_after=options.saturation_warning_after,
+                            dispatch=options.dispatch,
+                            method_concurrency=options.method_concurrency)
         worker.service_id = getattr(self, 'service_id', 0)
         if options.startup_function:
             call_startup_function(options.startup_function, worker)

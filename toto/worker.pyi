@@ -12,6 +12,8 @@ __all__ = ['TotoWorker', 'TotoWorkerService', 'find_method', 'error_info',
 logger: logging.Logger
 CONTROL_PREFIX: bytes
 CONTROL_COMMANDS: Tuple[str, ...]
+# 'balanced' and 'queue': the values of --dispatch.
+DISPATCH_MODES: Tuple[str, ...]
 
 # The object whose invoke(worker, parameters) runs the call ``name``, found
 # under ``method_module``; AttributeError when there is none.
@@ -27,6 +29,10 @@ def run_router(
     curve_secret_key: Optional[str] = None,
     curve_authorized_keys: Optional[str] = None,
     on_ready: Optional[Callable[[], object]] = None,
+    dispatch: str = 'queue',
+    saturation_warning_after: float = 5.0,
+    compression: _Compression = None,
+    serialization: _Serialization = None,
 ) -> None: ...
 
 class TotoWorker:
@@ -35,6 +41,8 @@ class TotoWorker:
     control_socket_address: Optional[str]
     debug: bool
     max_message_size: Optional[int]
+    dispatch: str
+    method_concurrency: int
     # Whatever the startup function puts there; None otherwise.
     db_connection: Any
     calls_answered: int
@@ -49,6 +57,8 @@ class TotoWorker:
         debug: bool = False,
         max_message_size: Optional[int] = None,
         saturation_warning_after: float = 5.0,
+        dispatch: str = 'queue',
+        method_concurrency: int = 100,
     ) -> None: ...
     def error_info(self, error: BaseException) -> Dict[str, Any]: ...
     def log_status(self) -> None: ...

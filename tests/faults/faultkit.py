@@ -29,7 +29,7 @@ import threading
 import time
 
 import workerproc
-from support import LoopThread, free_port, wait_until
+from support import LoopThread, dispatch_args, free_port, wait_until
 from workerproc import read_text
 
 FAULTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -503,6 +503,7 @@ class FaultLab(object):
                 '--worker_bind_address=' + (bind or address),
                 '--worker_socket_address=' + self.ipc(name + '-w'),
                 '--control_socket_address=' + self.ipc(name + '-c')] + list(args)
+        argv += dispatch_args(args)
         service = Service(name, argv, child_env(env), self.path(name + '.log'),
                           self.directory, address, 'zmq')
         self.processes.append(service)

@@ -1,0 +1,405 @@
+"""Load-aware dispatch: the worker service's router sends each call to a free worker.
+
+Clients see the router of the original package: a ``ROUTER`` that takes
+three-frame calls (``b''``, message id, payload) and sends answers back the
+same way.  Behind it, worker processes connect ``DEALER`` sockets and tell
+the router, with every answer, how many calls they have finished and how
+many unfinished calls they accept at once.  The router sends each call to
+the worker with the fewest unfinished calls (among equals, the one that
+finished a call last, so a worker stuck in a slow call is chosen last), and
+holds calls, oldest first, while every worker is full::
+
+    balancer = LoadBalancer(frontend, backend, max_message_size=1 << 20)
+    balancer.run()          # until the process is stopped
+
+The messages between a worker and the router (the router's ``ROUTER``
+adds and strips the worker's identity)::
+
+    router -> worker   [envelope, payload]              a call
+    worker -> router   [state]                          ready / heartbeat
+                       [state + envelope, payload]      an answer
+                       [state + envelope]               an acknowledgement
+
+``envelope`` is the length of the client's identity (1 byte), that
+identity, and the call's message id: the worker hands it back as it came.
+``state`` is 11 bytes: the protocol version (1 byte, 1), the calls the
+worker has finished since it started (8 bytes, big-endian) and the
+unfinished calls it accepts (2 bytes, big-endian).  A worker sends it when
+it starts, with every answer, when a call ends without an answer (an
+asynchronous method's work), and once a second.  The router stops sending
+to a worker it has not heard from for three seconds, and forgets it after
+a minute; the calls that worker held time out or are retried by their
+clients, as with any lost answer.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import collections
+import logging
+import struct
+import time
+
+import six
+import zmq
+
+from toto.exceptions import ERROR_SERVER
+
+logger = logging.getLogger('toto.worker')
+
+#: The version byte that starts every worker's state frame.
+PROTOCOL_VERSION = 1
+#: How often an idle worker says it is still there, in seconds.
+HEARTBEAT_INTERVAL = 1.0
+#: A worker silent for this long gets no more calls until it speaks again.
+WORKER_TIMEOUT = 3 * HEARTBEAT_INTERVAL
+#: A worker silent for this long is forgotten.
+WORKER_FORGET_AFTER = 60.0
+#: Unfinished calls a worker process accepts at once (at least its
+#: --method_concurrency).  Calls beyond the first wait in the worker only
+#: while every worker has as many: they keep a busy worker from idling
+#: between an answer and the router's next call.
+WORKER_WINDOW = 64
+#: Calls the router holds while every worker is busy before it stops reading
+#: clients (they then wait in the clients' own queues).
+MAX_HELD_CALLS = 100000
+
+#: A saturated router or worker process says so at most this often, in seconds.
+SATURATION_LOG_INTERVAL = 60.0
+
+_STATE = struct.Struct('>BQH')
+_STATE_SIZE = _STATE.size
+# Plain ints: with pyzmq's enum flags, send_multipart's flag arithmetic
+# costs more than the sends themselves.
+_SNDMORE = int(zmq.SNDMORE)
+_NOBLOCK = int(zmq.NOBLOCK)
+
+
+def worker_state(finished, window):
+    """The state frame a worker sends: calls finished so far, and its window."""
+    return _STATE.pack(PROTOCOL_VERSION, finished, window)
+
+
+def send_frames(socket, frames):
+    """``socket.send_multipart(frames)``, faster on a busy path."""
+    for frame in frames[:-1]:
+        socket.send(frame, _SNDMORE)
+    socket.send(frames[-1])
+
+
+class SaturationLog(object):
+    """Tells the log when calls queue for a worker process without a break.
+
+    A worker that finds the next call already waiting each time it answers
+    one is the bottleneck of the service: callers wait on top of the
+    method's own time, and calls start to time out.  After ``after`` seconds
+    of that it logs a warning (at most once a minute), and once it catches
+    up it says for how long.  ``after`` 0 turns it off.
+    """
+
+    def __init__(self, after, who):
+        self.after = after or 0
+        self.who = who
+        self._busy_since = None
+        self._answered_before = 0
+        self._warned = False
+        self._last_warning = None
+
+    def start(self, answered):
+        self._busy_since = time.time()
+        self._answered_before = answered
+
+    def check(self, answered):
+        if self.after <= 0 or self._warned:
+            return
+        now = time.time()
+        busy = now - self._busy_since
+        if busy < self.after:
+            return
+        if self._last_warning is not None and now - self._last_warning < SATURATION_LOG_INTERVAL:
+            return
+        self._warned = True
+        self._last_warning = now
+        logger.warning('%s: saturated: calls have queued for %.1f s without a '
+                       'break (%d answered meanwhile); callers wait and may time out',
+                       self.who, busy, answered - self._answered_before)
+
+    def stop(self, answered):
+        if self._warned:
+            logger.info('%s: caught up after %.1f s of queued calls (%d answered)',
+                        self.who, time.time() - self._busy_since,
+                        answered - self._answered_before)
+            self._warned = False
+
+
+class _Worker(object):
+    """What the router knows of one worker process."""
+
+    __slots__ = ('identity', 'sent', 'finished', 'window', 'last_seen', 'progress', 'live')
+
+    def __init__(self, identity, finished, now):
+        self.identity = identity
+        # Counted from the worker's own count, so a router that starts after
+        # its workers (or a worker the router had forgotten) starts even.
+        self.sent = self.finished = finished
+        self.window = 0
+        self.last_seen = now
+        # When it last finished a call, as a tick of the router's own counter.
+        self.progress = 0
+        self.live = True
+
+
+class LoadBalancer(object):
+    """Move calls from ``frontend`` (clients' ROUTER) to ``backend`` (workers' ROUTER).
+
+    A call goes to the worker with the fewest unfinished calls that has
+    room in its window; while none has, the router holds it.  A call that
+    does not have a call's frames, or whose frames add up to more than
+    ``max_message_size`` bytes, is dropped before it reaches any worker.
+    """
+
+    def __init__(self, frontend, backend, max_message_size=None, saturation_warning_after=5.0,
+                 codec=None):
+        # Encodes the error answer to a call with a message id but not a
+        # call's frames (as the workers of the queue protocol answer it).
+        self.codec = codec
+        self.frontend = frontend
+        self.backend = backend
+        self.max_message_size = max_message_size if max_message_size and \
+            max_message_size > 0 else None
+        self.workers = {}
+        # The workers calls may go to (not silent), in the order they joined.
+        self._live = []
+        # Calls waiting for a worker: (client, message id, payload).
+        self.held = collections.deque()
+        self.refused = 0
+        self.answered = 0
+        self._ticks = 0
+        self._saturation = SaturationLog(saturation_warning_after, 'router')
+        self._queueing = False
+        self._warned_no_workers = False
+
+    def run(self):
+        poller = zmq.Poller()
+        poller.register(self.backend, zmq.POLLIN)
+        reading_clients = False
+        next_check = time.time() + HEARTBEAT_INTERVAL
+        moved = 0
+        while True:
+            want_clients = len(self.held) < MAX_HELD_CALLS
+            if want_clients != reading_clients:
+                if want_clients:
+                    poller.register(self.frontend, zmq.POLLIN)
+                else:
+                    poller.unregister(self.frontend)
+                reading_clients = want_clients
+            if not moved:
+                # Wait only once a pass found nothing to move: while busy,
+                # trying both sockets again costs less than a poll.
+                poller.poll(HEARTBEAT_INTERVAL * 1000)
+            moved = self._read_workers()
+            if reading_clients:
+                moved += self._read_clients()
+            self._watch_saturation()
+            now = time.time()
+            if now >= next_check:
+                self._check_workers(now)
+                next_check = now + HEARTBEAT_INTERVAL
+
+    def _watch_saturation(self):
+        # Calls held without a break mean every worker has been busy.
+        if self.held:
+            if not self._queueing:
+                self._queueing = True
+                self._saturation.start(self.answered)
+            self._saturation.check(self.answered)
+        elif self._queueing:
+            self._queueing = False
+            self._saturation.stop(self.answered)
+
+    # -- clients --------------------------------------------------------------
+
+    def _read_clients(self):
+        """Take in the clients' calls; return how many messages were read."""
+        frontend = self.frontend
+        held = self.held
+        count = 0
+        while len(held) < MAX_HELD_CALLS:
+            try:
+                frames = frontend.recv_multipart(_NOBLOCK)
+            except zmq.Again:
+                break
+            count += 1
+            call = self._check_call(frames)
+            if call is None:
+                continue
+            if held or not self._dispatch(call):
+                held.append(call)
+        return count
+
+    def _check_call(self, frames):
+        # [client, b'', message id, payload]: anything else is not a call.
+        if len(frames) < 3 or frames[1]:
+            return self._refuse('a message without a call\'s envelope')
+        if len(frames) != 4:
+            self._answer_malformed(frames)
+            return self._refuse('a call of %d frames' % (len(frames) - 2))
+        size = len(frames[2]) + len(frames[3])
+        if self.max_message_size is not None and size > self.max_message_size:
+            return self._refuse('a call of %d bytes (the limit is %d)'
+                                % (size, self.max_message_size))
+        return frames[0], frames[2], frames[3]
+
+    def _answer_malformed(self, frames):
+        if self.codec is None:
+            return
+        value = 'malformed call: %d frames' % (len(frames) - 2)
+        answer = self.codec.dumps({'error': {'code': ERROR_SERVER, 'value': value}})
+        send_frames(self.frontend, [frames[0], b'', frames[2], answer])
+
+    def _refuse(self, why):
+        self.refused += 1
+        logger.warning('router: dropped %s from a client', why)
+        return None
+
+    # -- workers --------------------------------------------------------------
+
+    def _pick(self):
+        """The worker the next call goes to, or None while every one is full.
+
+        The fewest unfinished calls wins.  Among idle workers, the one idle
+        longest (calls take turns, as in the queue mode); among busy ones,
+        the one that finished a call last: a worker stuck in a slow call has
+        not, and calls queued behind that call would wait for it.
+        """
+        best = None
+        best_unfinished = best_rank = 0
+        for worker in self._live:
+            unfinished = worker.sent - worker.finished
+            if unfinished >= worker.window:
+                continue
+            rank = worker.progress if unfinished else -worker.progress
+            if best is None or unfinished < best_unfinished or (
+                    unfinished == best_unfinished and rank > best_rank):
+                best, best_unfinished, best_rank = worker, unfinished, rank
+        return best
+
+    def _dispatch(self, call):
+        """Send ``call`` to a worker with room; False when there is none."""
+        client, message_id, payload = call
+        backend = self.backend
+        while True:
+            worker = self._pick()
+            if worker is None:
+                return False
+            try:
+                # Refused on the first frame when the worker is gone.
+                backend.send(worker.identity, _SNDMORE)
+                backend.send(six.int2byte(len(client)) + client + message_id, _SNDMORE)
+                backend.send(payload)
+            except zmq.ZMQError:  # EHOSTUNREACH (ROUTER_MANDATORY): the worker is gone
+                logger.warning('router: worker %r has disconnected; no more calls go to it',
+                               worker.identity)
+                self._forget(worker)
+                continue
+            worker.sent += 1
+            return True
+
+    def _send_held(self):
+        held = self.held
+        while held and self._dispatch(held[0]):
+            held.popleft()
+
+    def _read_workers(self):
+        """Take in the workers' messages; return how many were read."""
+        backend = self.backend
+        frontend = self.frontend
+        now = time.time()
+        workers = self.workers
+        state = _STATE
+        count = 0
+        while True:
+            try:
+                frames = backend.recv_multipart(_NOBLOCK)
+            except zmq.Again:
+                break
+            count += 1
+            head = frames[1] if len(frames) > 1 else b''
+            if len(head) < _STATE_SIZE or len(frames) > 3 or \
+                    six.indexbytes(head, 0) != PROTOCOL_VERSION:
+                self._refuse_worker_message(frames)
+                continue
+            _, finished, window = state.unpack_from(head)
+            if len(head) > _STATE_SIZE:
+                # An answer: [client, b'', message id(, payload)] to the client.
+                end = _STATE_SIZE + 1 + six.indexbytes(head, _STATE_SIZE)
+                frontend.send(head[_STATE_SIZE + 1:end], _SNDMORE)
+                frontend.send(b'', _SNDMORE)
+                if len(frames) == 3:
+                    frontend.send(head[end:], _SNDMORE)
+                    frontend.send(frames[2])
+                else:
+                    frontend.send(head[end:])
+                self.answered += 1
+            worker = workers.get(frames[0])
+            if worker is None:
+                worker = self._join(frames[0], finished, now)
+            elif not worker.live:
+                self._revive(worker, now)
+            worker.last_seen = now
+            worker.window = window
+            if finished != worker.finished:
+                self._ticks += 1
+                worker.progress = self._ticks
+                worker.finished = finished
+                # A worker that finished calls the router never sent (sent
+                # before the router started) is even again.
+                if finished > worker.sent:
+                    worker.sent = finished
+        if count and self.held:
+            self._send_held()
+        return count
+
+    def _refuse_worker_message(self, frames):
+        self.refused += 1
+        logger.warning('router: dropped a message of %d frames from a worker that does not '
+                       'speak this router\'s protocol (a --dispatch=queue worker?)',
+                       len(frames) - 1)
+
+    def _join(self, identity, finished, now):
+        worker = self.workers[identity] = _Worker(identity, finished, now)
+        self._live.append(worker)
+        self._warned_no_workers = False
+        logger.debug('router: worker %r joined', identity)
+        return worker
+
+    def _revive(self, worker, now):
+        logger.info('router: worker %r speaks again after %.1f s; calls go to it again',
+                    worker.identity, now - worker.last_seen)
+        worker.live = True
+        self._live.append(worker)
+
+    def _forget(self, worker):
+        self.workers.pop(worker.identity, None)
+        if worker.live:
+            worker.live = False
+            self._live.remove(worker)
+
+    def _check_workers(self, now):
+        for worker in list(self.workers.values()):
+            silent = now - worker.last_seen
+            if silent > WORKER_FORGET_AFTER:
+                self._forget(worker)
+            elif worker.live and silent > WORKER_TIMEOUT:
+                logger.warning('router: worker %r silent for %.1f s (gone, or busy in a long '
+                               'call); no calls go to it until it speaks again',
+                               worker.identity, silent)
+                worker.live = False
+                self._live.remove(worker)
+        if self.held and not self._live and not self._warned_no_workers:
+            self._warned_no_workers = True
+            if self.workers:
+                logger.warning('router: %d calls wait and every worker process is silent',
+                               len(self.held))
+            else:
+                logger.warning('router: %d calls wait and no worker process has said it is '
+                               'ready (are the workers --dispatch=queue?)', len(self.held))
