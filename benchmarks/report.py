@@ -67,7 +67,7 @@ def target_text(target):
         return ''
     kind, number = target
     return {'ratio>=': '>= %.3gx raw', 'ratio<=': '<= %.3gx raw', 'ours<': '< %.3g',
-            'ours==': '== %.3g'}[kind] % number
+            'ours<=': '<= %.3g', 'ours>=': '>= %.3g', 'ours==': '== %.3g'}[kind] % number
 
 
 def meets(target, ours, ratio):
@@ -80,6 +80,10 @@ def meets(target, ours, ratio):
         return ratio is not None and ratio <= number
     if kind == 'ours<':
         return ours < number
+    if kind == 'ours<=':
+        return ours <= number
+    if kind == 'ours>=':
+        return ours >= number
     if kind == 'ours==':
         return ours == number
     raise ValueError(kind)
@@ -124,14 +128,14 @@ COLUMNS = ('measure', 'unit', 'ours', 'raw', 'ours/raw', 'target', 'ok',
            'ours min-max', 'raw min-max', 'ratio min-max')
 
 
-def table_rows(measures):
+def table_rows(measures, baseline='raw'):
     rows = []
     for summary in measures.values():
         ok = summary['meets_target']
         rows.append((summary['title'], summary['unit'], _number(summary['ours']),
                      _number(summary['raw']),
                      '-' if summary['ratio'] is None else '%.2f' % summary['ratio'],
-                     summary['target'] or '-',
+                     (summary['target'] or '-').replace('x raw', 'x ' + baseline),
                      '-' if ok is None else ('yes' if ok else 'NO'),
                      _span(summary['rounds']['ours']),
                      _span(summary['rounds']['raw']),
@@ -139,9 +143,16 @@ def table_rows(measures):
     return rows
 
 
-def format_table(measures):
-    rows = [COLUMNS] + table_rows(measures)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+def _columns(labels):
+    ours, raw = labels
+    return tuple(column.replace('ours', ours).replace('raw', raw) for column in COLUMNS)
+
+
+def format_table(measures, labels=('ours', 'raw')):
+    """The table as text; ``labels`` name the two columns compared."""
+    columns = _columns(labels)
+    rows = [columns] + table_rows(measures, labels[1])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = []
     for index, row in enumerate(rows):
         cells = []
@@ -153,9 +164,10 @@ def format_table(measures):
     return '\n'.join(lines)
 
 
-def format_markdown(measures):
-    lines = ['| ' + ' | '.join(COLUMNS) + ' |', '|' + '---|' * len(COLUMNS)]
-    for row in table_rows(measures):
+def format_markdown(measures, labels=('ours', 'raw')):
+    columns = _columns(labels)
+    lines = ['| ' + ' | '.join(columns) + ' |', '|' + '---|' * len(columns)]
+    for row in table_rows(measures, labels[1]):
         lines.append('| ' + ' | '.join(row) + ' |')
     return '\n'.join(lines)
 

@@ -17,10 +17,14 @@ process, so that the benchmark process measures only the client side:
     on :mod:`benchmarks.echo_methods`.
 ``toto``
     :class:`toto.worker.TotoWorkerService` with ``--processes=N`` on
-    :mod:`benchmarks.echo_methods` (router, queue device and N ``REP``
-    worker processes).
+    :mod:`benchmarks.echo_methods` (its router and N worker processes, or
+    only the worker processes, behind a forwarder).
+``forwarder``
+    A router written in plain Python that moves frames between a ``ROUTER``
+    and a ``DEALER`` with no decision: the floor that any Python router pays,
+    for :mod:`benchmarks.dispatch`.
 
-The first three print one line ``READY <address>`` on stdout once they
+The first three and the forwarder print one line ``READY <address>`` on stdout once they
 serve; the parent side (:class:`WorkerProcess`) waits for it.  The toto
 service is polled with calls until every process has answered.
 """
@@ -77,6 +81,41 @@ def serve_zmq(answer=True):
         send([identity, b'', message_id, dumps(parameters, 2)])
 
 
+def serve_forwarder(socket_address):
+    """The least a router written in Python does: move frames, both ways, no decisions.
+
+    A ``ROUTER`` for clients and a ``DEALER`` for ``REP`` workers on
+    ``socket_address``, as the queue device has, but moved by Python: the
+    floor that any Python router (balanced dispatch's included) pays.
+    """
+    import zmq
+    context = zmq.Context()
+    frontend = context.socket(zmq.ROUTER)
+    backend = context.socket(zmq.DEALER)
+    for socket_ in (frontend, backend):
+        socket_.setsockopt(zmq.LINGER, 0)
+    frontend.setsockopt(zmq.SNDHWM, 0)
+    backend.setsockopt(zmq.RCVHWM, 0)
+    port = frontend.bind_to_random_port('tcp://127.0.0.1')
+    backend.bind(socket_address)
+    _ready('tcp://127.0.0.1:%d' % port)
+    poller = zmq.Poller()
+    poller.register(frontend, zmq.POLLIN)
+    poller.register(backend, zmq.POLLIN)
+    more, noblock = int(zmq.SNDMORE), int(zmq.NOBLOCK)
+    while True:
+        poller.poll()
+        for source, destination in ((frontend, backend), (backend, frontend)):
+            while True:
+                try:
+                    frames = source.recv_multipart(noblock)
+                except zmq.Again:
+                    break
+                for frame in frames[:-1]:
+                    destination.send(frame, more)
+                destination.send(frames[-1])
+
+
 def serve_http():
     """Tornado HTTP echo worker: toto's HTTP worker application."""
     import asyncio
@@ -97,18 +136,25 @@ def serve_http():
     asyncio.run(main())
 
 
-def serve_toto(processes, bind_address, socket_dir):
+def serve_toto(processes, bind_address, socket_dir, dispatch=None, method_concurrency=None,
+               socket_address=None):
     """toto's TotoWorkerService with ``processes`` worker processes."""
     from toto.worker import TotoWorkerService
 
     # run() parses the command line: leave it only the program name.
     del sys.argv[1:]
+    extra = {}
+    if dispatch:
+        extra['dispatch'] = dispatch
+    if method_concurrency:
+        extra['method_concurrency'] = method_concurrency
     TotoWorkerService(method_module=METHOD_MODULE,
                       processes=processes,
                       worker_bind_address=bind_address,
-                      worker_socket_address='ipc://%s/workers.sock' % socket_dir,
+                      worker_socket_address=(socket_address or
+                                             'ipc://%s/workers.sock' % socket_dir),
                       control_socket_address='ipc://%s/control.sock' % socket_dir,
-                      pidfile=os.path.join(socket_dir, 'toto.pid')).run()
+                      pidfile=os.path.join(socket_dir, 'toto.pid'), **extra).run()
 
 
 def _exit_with_parent():
@@ -127,10 +173,15 @@ def main(argv=None):
     _exit_with_parent()
     parser = argparse.ArgumentParser(prog='python -m benchmarks.workers',
                                      description='Run one benchmark echo worker.')
-    parser.add_argument('kind', choices=['zmq', 'sink', 'http', 'toto'])
+    parser.add_argument('kind', choices=['zmq', 'sink', 'http', 'toto', 'forwarder'])
     parser.add_argument('--processes', type=int, default=1)
     parser.add_argument('--bind', default='')
     parser.add_argument('--socket-dir', default='')
+    parser.add_argument('--dispatch', default='')
+    parser.add_argument('--method-concurrency', type=int, default=0)
+    parser.add_argument('--socket-address', default='',
+                        help='toto: where the worker processes connect; forwarder: where '
+                             'its DEALER binds')
     args = parser.parse_args(argv)
     if args.kind == 'zmq':
         serve_zmq()
@@ -138,8 +189,11 @@ def main(argv=None):
         serve_zmq(answer=False)
     elif args.kind == 'http':
         serve_http()
+    elif args.kind == 'forwarder':
+        serve_forwarder(args.socket_address)
     else:
-        serve_toto(args.processes, args.bind, args.socket_dir)
+        serve_toto(args.processes, args.bind, args.socket_dir, args.dispatch,
+                   args.method_concurrency, args.socket_address)
 
 
 # -- starting and stopping them (parent side) --------------------------------------------
@@ -168,10 +222,16 @@ class WorkerProcess(object):
     Use as a context manager; :attr:`address` is where it serves.
     """
 
-    def __init__(self, kind, processes=1):
+    def __init__(self, kind, processes=1, options=(), behind=None):
         self.kind = kind
         self.processes = processes
-        self.address = None
+        # For the toto service: more of its options, e.g. ['--dispatch', 'queue'];
+        # for the forwarder, its own.
+        self.options = list(options)
+        # A toto service with no router of its own, whose worker processes serve
+        # behind the router at this address (a forwarder).
+        self.behind = behind
+        self.address = behind
         self.process = None
         self._dir = tempfile.mkdtemp(prefix='toto-bench-')
         self._log = None
@@ -191,9 +251,13 @@ class WorkerProcess(object):
         """Start the worker process without waiting for it."""
         command = [sys.executable, '-m', 'benchmarks.workers', self.kind]
         if self.kind == 'toto':
-            self.address = 'tcp://127.0.0.1:%d' % free_port()
-            command += ['--processes', str(self.processes), '--bind', self.address,
-                        '--socket-dir', self._dir]
+            if self.behind is None:
+                self.address = 'tcp://127.0.0.1:%d' % free_port()
+            command += ['--processes', str(self.processes),
+                        '--bind', '' if self.behind else self.address,
+                        '--socket-dir', self._dir] + self.options
+        elif self.kind == 'forwarder':
+            command += self.options
         self._log = open(os.path.join(self._dir, 'worker.log'), 'wb')
         self.process = subprocess.Popen(command, cwd=ROOT, env=child_environment(),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

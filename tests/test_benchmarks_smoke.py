@@ -91,3 +91,20 @@ def test_script_entry_point_runs_a_subset(tmp_path):
     document = json.loads(results.read_text())
     assert document['failures'] == {}
     assert sorted(document['measures']) == ['sweep_none_expired', 'sweep_some_expired']
+
+
+@pytest.mark.timeout(180)
+def test_dispatch_comparison_reports_every_measure_for_both_modes(tmp_path):
+    results = tmp_path / 'dispatch.json'
+    out = _run(['-m', 'benchmarks.dispatch', '--quiet', '--rounds', '1', '--mixed-seconds',
+                '0.6', '--echo-calls', '300', '--processes', '1', '--coroutine-seconds',
+                '0.3', '--forwarder', '--json', str(results)], timeout=150)
+    measures = json.loads(results.read_text())['measures']
+    assert sorted(measures) == sorted([
+        'mixed-p50', 'mixed-p90', 'mixed-p99', 'echo-1', 'echo-1-cpu', 'echo-1-fwd',
+        'echo-1-fwd-cpu', 'coroutine', 'blocking', 'coroutine-gain'])
+    for name, summary in measures.items():
+        assert _is_number(summary['ours']), (name, summary)
+        assert summary['title'] in out
+        if name != 'coroutine-gain':
+            assert _is_number(summary['raw']) and _is_number(summary['ratio']), (name, summary)

@@ -1,1 +1,2 @@
-"""Worker methods the benchmarks call: ``echo`` and the CPU-bound ``burn``."""
+"""Worker methods the benchmarks call: ``echo``, the CPU-bound ``burn``, and
+``pause`` and ``nap``, which wait (blocking, and as a coroutine)."""
