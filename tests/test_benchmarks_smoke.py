@@ -106,5 +106,9 @@ def test_dispatch_comparison_reports_every_measure_for_both_modes(tmp_path):
     for name, summary in measures.items():
         assert _is_number(summary['ours']), (name, summary)
         assert summary['title'] in out
-        if name != 'coroutine-gain':
-            assert _is_number(summary['raw']) and _is_number(summary['ratio']), (name, summary)
+        if name == 'coroutine-gain':
+            continue
+        assert _is_number(summary['raw']), (name, summary)
+        # CPU time comes in clock ticks (10 ms): a few hundred calls may show
+        # none, and a ratio to nothing is left out.
+        assert _is_number(summary['ratio']) or summary['raw'] == 0, (name, summary)
