@@ -36,7 +36,7 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import report  # noqa: E402
-from benchmarks.measures import group_cpu_seconds  # noqa: E402
+from benchmarks.measures import _rotate, group_cpu_seconds  # noqa: E402
 from benchmarks.workers import WorkerProcess  # noqa: E402
 
 MODES = ('balanced', 'queue')
@@ -82,10 +82,6 @@ def _services(processes, options=()):
             service.stop()
         raise
     return started
-
-
-def _rotate(index):
-    return MODES[index % 2:] + MODES[:index % 2]
 
 
 async def _keep_in_flight(invoke, count, in_flight, seconds=None):
@@ -151,7 +147,7 @@ async def mixed(args, log):
         connections = dict((mode, _connection(services[mode].address)) for mode in MODES)
         results = dict((mode, {'p50': [], 'p90': [], 'p99': []}) for mode in MODES)
         for index in range(args.rounds):
-            for mode in _rotate(index):
+            for mode in _rotate(index, MODES):
                 quick = await _mixed_once(connections[mode], args.mixed_seconds)
                 for name, fraction in (('p50', 0.5), ('p90', 0.9), ('p99', 0.99)):
                     results[mode][name].append(1000 * report.percentile(quick, fraction))
@@ -189,8 +185,7 @@ async def echo(args, log):
             for setup in setups:  # a warm-up: every process has taken calls
                 await _echo_run(connections[setup], 2000, args.in_flight)
             for index in range(args.rounds):
-                shift = index % len(setups)
-                for setup in setups[shift:] + setups[:shift]:
+                for setup in _rotate(index, setups):
                     before = _cpu_seconds(groups[setup])
                     calls, elapsed = await _echo_run(connections[setup], args.echo_calls,
                                                      args.in_flight)
@@ -258,7 +253,7 @@ async def coroutine(args, log):
         connections = dict((mode, _connection(services[mode].address)) for mode in MODES)
         rates = dict(((mode, method), []) for mode in MODES for method in ('nap', 'pause'))
         for index in range(args.rounds):
-            for mode in _rotate(index):
+            for mode in _rotate(index, MODES):
                 for method in ('nap', 'pause'):
                     rates[mode, method].append(await _waits(
                         connections[mode], method, args.coroutine_seconds,
