@@ -18,6 +18,8 @@ Methods (last dotted component of the method name):
 ``hangup_once`` hangs up the first time ``parameters['key']`` is seen (over all servers
                sharing ``registry``), answers ``{'attempt': n, 'worker': id}`` afterwards
 ``garbage``    200 with bytes no serializer decodes
+``redirect``   ``parameters['status']`` with ``Location: parameters['location']`` and the
+               encoded string ``'redirected'`` as its body
 anything else  404, ``{'error': {'code': 1000, 'value': ...}}``
 An undecodable request body gets 400.
 """
@@ -94,6 +96,9 @@ class _WorkerHandler(web.RequestHandler):
                 self._answer(200, {'attempt': attempt, 'worker': worker.worker_id})
         elif name == 'garbage':
             self._answer(200, None, raw=GARBAGE)
+        elif name == 'redirect':
+            self.set_header('Location', parameters['location'])
+            self._answer(parameters['status'], 'redirected')
         else:
             self._answer(404, worker.error(
                 ERROR_SERVER, "'module' object has no attribute '%s'" % name))

@@ -296,6 +296,23 @@ def test_reset_connection_is_retried_on_the_next_endpoint(http_workers, make_htt
         assert result['worker'] != first.registry.first_server[key]
 
 
+@pytest.mark.parametrize('status', [301, 302, 303, 307, 308])
+def test_a_redirect_fails_the_call_and_is_never_followed(http_workers, make_http_conn,
+                                                         io_loop, status):
+    from toto.exceptions import TotoException
+    worker, elsewhere = http_workers[0], http_workers[1]
+    conn = make_http_conn(worker.address, auto_retry_count=2)
+    failure = failure_of(io_loop, conn, 'redirect',
+                         {'status': status, 'location': elsewhere.address + 'echo'})
+    assert isinstance(failure, TotoException)
+    assert failure.code == -1
+    assert 'a redirect' in failure.value and str(status) in failure.value
+    assert elsewhere.address in failure.value   # where it pointed, for the log
+    assert elsewhere.calls == []                # not re-sent, not fetched
+    assert len(worker.calls_of('redirect')) == 1  # and not retried
+    assert len(conn) == 0
+
+
 def test_no_active_connections_fails_with_toto_exception(make_http_conn, io_loop):
     from toto.exceptions import TotoException
     conn = make_http_conn([])

@@ -284,3 +284,19 @@ def wait_for_answer_from(connection, method, attempts=40):
         if 'error' not in answer:
             return answer
     raise AssertionError('no answer to %s: %r' % (method, answer))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize('option,reason', [
+    ('--dispatch=fastest', 'dispatch must be one of balanced, queue'),
+    ('--method_concurrency=0', 'method_concurrency must be a whole number from 1 to 65535'),
+    ('--method_concurrency=70000', 'method_concurrency must be a whole number from 1 to 65535'),
+])
+def test_a_dispatch_option_out_of_range_fails_the_start_with_the_reason(services, option,
+                                                                        reason):
+    service = services.start(args=[option], wait=False)
+
+    assert service.wait_exit() != 0
+    assert reason in service.output(), service.describe()
+    # One refusal by the service, not one failure per worker process.
+    assert service.output().count(reason) == 1, service.describe()

@@ -100,6 +100,11 @@ def worker_main(argv=None):
         print('toto-worker: --transport must be zmq or http, not %r' % options.transport,
               file=sys.stderr)
         return EXIT_USAGE
+    try:
+        service._check_options()
+    except ValueError as error:
+        print('toto-worker: %s' % error, file=sys.stderr)
+        return EXIT_USAGE
     service.run()
     return EXIT_OK
 

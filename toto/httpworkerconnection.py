@@ -19,7 +19,8 @@ code running on the loop::
 Whatever the worker answers, error statuses included, is decoded and returned
 as the result.  Only transport failures fail the Future: after the retries,
 ``TotoException(-1, 'Timeout')`` for a timeout, otherwise the exception the
-HTTP client raised.
+HTTP client raised.  Redirects are never followed: a ``3xx`` answer fails the
+call with a :class:`~toto.exceptions.TotoException` that names the worker.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -76,6 +77,17 @@ def _check_http_address(address):
     if parts.scheme not in ('http', 'https') or not parts.netloc:
         raise ValueError('worker address %r is not an http:// or https:// URL' % (address,))
     return address
+
+
+def _redirect_text(url, code, response):
+    """Say which worker redirected a call, and where to, cut to a log-sized length."""
+    location = ''
+    if response is not None:
+        location = response.headers.get('Location', '')
+    if len(location) > 200:
+        location = location[:200] + '...'
+    return 'the worker at %s answered %d (a redirect to %r); a redirect is not an answer' % (
+        url, code, location)
 
 
 def _error_result(error):
@@ -325,7 +337,8 @@ class HTTPWorkerConnection(WorkerConnection):
         limit = call.timeout if call.timeout > 0 else _NO_LIMIT
         request = HTTPRequest(url, method='POST', body=call.body,
                               headers={'Content-Type': self.serialization_mime},
-                              request_timeout=limit, connect_timeout=limit, **self._tls)
+                              request_timeout=limit, connect_timeout=limit,
+                              follow_redirects=False, **self._tls)
         try:
             fetching = self._client().fetch(request)
         except Exception as error:
@@ -339,6 +352,12 @@ class HTTPWorkerConnection(WorkerConnection):
         except HTTPError as error:
             # An error status is still the worker's answer; 599 is Tornado's
             # code for "no answer at all".
+            if 300 <= error.code < 400:
+                # A worker never redirects: following one would send the
+                # call, or fetch an answer, from wherever the Location says.
+                self._finish(call, error=TotoException(-1, _redirect_text(
+                    call.url, error.code, error.response)))
+                return
             if error.code != 599 and error.response is not None:
                 if error.response.body:
                     self._finish_with_body(call, error.response.body)

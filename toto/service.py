@@ -172,6 +172,9 @@ class TotoService(object):
         elif options.nodaemon:
             options.daemon = ''
 
+    def _check_options(self):
+        """Raise ValueError, with the reason, for options this service cannot run with."""
+
     def prepare(self):
         """Run once in the parent process before the service processes start."""
 

@@ -119,6 +119,55 @@ CONTROL_PREFIX = b'command'
 #: ``queue``: the original protocol (a queue device and ``REP`` workers).
 DISPATCH_MODES = ('balanced', 'queue')
 CONTROL_COMMANDS = ('status', 'shutdown')
+# The window travels in 16 bits of the worker's state frame.
+_MAX_METHOD_CONCURRENCY = 0xFFFF
+
+
+def _check_dispatch(dispatch):
+    if dispatch not in DISPATCH_MODES:
+        raise ValueError('dispatch must be one of %s, not %r'
+                         % (', '.join(DISPATCH_MODES), dispatch))
+
+
+def _check_method_concurrency(method_concurrency):
+    if (not isinstance(method_concurrency, six.integer_types) or
+            not 1 <= method_concurrency <= _MAX_METHOD_CONCURRENCY):
+        raise ValueError('method_concurrency must be a whole number from 1 to %d, not %r'
+                         % (_MAX_METHOD_CONCURRENCY, method_concurrency))
+
+
+def _check_curve(secret_key, authorized_keys):
+    """Refuse a CURVE set-up that would serve in plaintext or cannot start.
+
+    Returns the secret key as Z85 bytes, or None without CURVE.
+    """
+    if authorized_keys and not secret_key:
+        raise ValueError('curve_authorized_keys is set but curve_secret_key is not: '
+                         'without a secret key the service would answer anyone in '
+                         'plaintext. Set curve_secret_key too, or drop '
+                         'curve_authorized_keys')
+    if not secret_key:
+        return None
+    if not zmq.has('curve'):
+        raise ValueError('curve_secret_key is set but this libzmq has no CURVE support')
+    if authorized_keys and not os.path.isdir(authorized_keys):
+        raise ValueError('curve_authorized_keys must be a directory of public '
+                         'certificates, not %r' % (authorized_keys,))
+    return load_curve_key(secret_key, secret=True)
+
+
+def _check_service_options():
+    """Raise ValueError, with the reason, for options the service cannot run with.
+
+    Checked in the parent before any process starts, so a mistake stops the
+    start with one message instead of failing in every worker process.
+    """
+    _check_dispatch(options.dispatch)
+    _check_method_concurrency(options.method_concurrency)
+    if options.worker_bind_address:
+        _check_curve(options.curve_secret_key, options.curve_authorized_keys)
+
+
 # How long the service waits for its router process to bind.
 _ROUTER_START_WAIT = 10.0
 # How long --command waits for running workers to subscribe before it sends.
@@ -264,12 +313,8 @@ class TotoWorker(object):
     def __init__(self, method_module, socket_address, control_socket_address=None,
                  compression=None, serialization=None, debug=False, max_message_size=None,
                  saturation_warning_after=5.0, dispatch='queue', method_concurrency=100):
-        if dispatch not in DISPATCH_MODES:
-            raise ValueError('dispatch must be one of %s, not %r'
-                             % (', '.join(DISPATCH_MODES), dispatch))
-        if not isinstance(method_concurrency, six.integer_types) or method_concurrency < 1:
-            raise ValueError('method_concurrency must be a whole number of at least 1, '
-                             'not %r' % (method_concurrency,))
+        _check_dispatch(dispatch)
+        _check_method_concurrency(method_concurrency)
         self.dispatch = dispatch
         self.method_concurrency = method_concurrency
         if isinstance(method_module, six.string_types):
@@ -580,6 +625,9 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
     accepted; a client sending more is disconnected.  ``on_ready`` is
     called once both sockets are bound.
     """
+    _check_dispatch(dispatch)
+    # Before any socket or thread exists, so a bad key fails fast and cleanly.
+    secret = _check_curve(curve_secret_key, curve_authorized_keys)
     balanced = dispatch == 'balanced'
     context = zmq.Context()
     frontend = context.socket(zmq.ROUTER)
@@ -599,9 +647,8 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
             backend.setsockopt(zmq.SNDHWM, 0)
         if max_message_size and max_message_size > 0:
             frontend.setsockopt(zmq.MAXMSGSIZE, max_message_size)
-        if curve_secret_key:
+        if secret is not None:
             authenticator = _start_authenticator(context, curve_authorized_keys)
-            secret = load_curve_key(curve_secret_key, secret=True)
             frontend.setsockopt(zmq.CURVE_SERVER, 1)
             frontend.setsockopt(zmq.CURVE_SECRETKEY, secret)
             frontend.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(secret))
@@ -628,9 +675,6 @@ def _start_authenticator(context, authorized_keys):
     authenticator = ThreadAuthenticator(context)
     authenticator.start()
     if authorized_keys:
-        if not os.path.isdir(authorized_keys):
-            raise ValueError('curve_authorized_keys must be a directory of public '
-                             'certificates, not %r' % (authorized_keys,))
         authenticator.configure_curve(domain='*', location=authorized_keys)
     else:
         import zmq.auth
@@ -684,7 +728,11 @@ class TotoWorkerService(TotoService):
     ``curve_authorized_keys``.
     """
 
+    def _check_options(self):
+        _check_service_options()
+
     def prepare(self):
+        self._check_options()
         count = process_count()
         if count and options.method_module:
             # Import the methods in the parent so a broken module fails once,

@@ -12,9 +12,9 @@ import sys
 import time
 
 import pytest
-from faultkit import (EXPOSURE_WARNING, Failure, Relay, Tally, make_self_signed_certificate,
-                      pickled_call, raw_request, zmq_call)
-from support import free_port
+from faultkit import (EXPOSURE_WARNING, Failure, Process, Relay, Tally, child_env,
+                      make_self_signed_certificate, pickled_call, raw_request, zmq_call)
+from support import free_port, wait_until
 
 #: Text that must never cross the wire in clear once CURVE is on.
 MARKER = u'toto-plaintext-marker-5b0f3c'
@@ -312,3 +312,63 @@ def test_https_worker_with_a_self_signed_certificate(lab, fault_report, shared_o
         assert not isinstance(failure.error, TotoException), (name, failure)
         assert max(tally.latencies([name])) < 2.0, '%s: not a prompt failure' % name
     assert service.is_running()
+
+
+def refusal_of(lab, args):
+    """Start a ZeroMQ service that must refuse its options; return its exit code and log."""
+    service = lab.zmq_service(args=args, wait=False)
+    wait_until(lambda: not service.is_running(), timeout=20,
+               message='the service started with %s\n%s' % (args, service.describe()))
+    return service.process.returncode, service.output()
+
+
+@pytest.mark.timeout(40)
+def test_curve_authorized_keys_without_a_secret_key_refuses_to_start(lab, fault_report):
+    import zmq
+    if not zmq.has('curve'):
+        pytest.skip('libzmq without CURVE')
+    _keys, authorized = make_curve_certificates(lab.directory)
+    # Before: the service started in plaintext and answered anyone.
+    status, output = refusal_of(lab, ['--curve_authorized_keys=' + authorized])
+    fault_report('curve: authorized keys without a secret key', {'refused': 1},
+                 transport='zmq', exit_status=status)
+    assert status != 0
+    assert 'curve_secret_key is not' in output and 'plaintext' in output, output
+
+
+@pytest.mark.timeout(40)
+def test_curve_with_a_missing_authorized_keys_folder_says_so_at_once(lab, fault_report):
+    import zmq
+    if not zmq.has('curve'):
+        pytest.skip('libzmq without CURVE')
+    keys, _authorized = make_curve_certificates(lab.directory)
+    missing = os.path.join(lab.directory, 'no-such-folder')
+    # Before: a 10 s wait, then "the router did not bind" and tracebacks.
+    status, output = refusal_of(lab, ['--curve_secret_key=' + keys['server'][1],
+                                      '--curve_authorized_keys=' + missing])
+    fault_report('curve: missing authorized-keys folder', {'refused': 1},
+                 transport='zmq', exit_status=status)
+    assert status != 0
+    assert 'curve_authorized_keys must be a directory' in output and missing in output
+    assert 'did not bind' not in output, output
+
+
+@pytest.mark.timeout(40)
+def test_toto_worker_reports_a_curve_mistake_in_one_line(lab):
+    script = os.path.join(os.path.dirname(sys.executable), 'toto-worker')
+    if not os.path.isfile(script):
+        pytest.skip('toto-worker is not installed beside %s' % sys.executable)
+    _keys, authorized = make_curve_certificates(lab.directory)
+    command = Process('toto-worker', [
+        script, '--method_module=toto.demo.methods',
+        '--worker_bind_address=tcp://127.0.0.1:%d' % free_port(),
+        '--worker_socket_address=' + lab.ipc('cli-w'),
+        '--control_socket_address=' + lab.ipc('cli-c'),
+        '--curve_authorized_keys=' + authorized], child_env(), lab.path('cli.log'),
+        lab.directory)
+    lab.processes.append(command)
+    wait_until(lambda: not command.is_running(), timeout=20, message=command.describe())
+    assert command.process.returncode == 2, command.describe()
+    assert command.output().startswith('toto-worker: curve_authorized_keys is set'), (
+        command.describe())
+    assert 'Traceback' not in command.output()
