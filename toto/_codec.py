@@ -72,9 +72,14 @@ class MessageCodec(object):
     protocol 2) and ``compression`` anything with ``compress``/``decompress``
     (default: none).  A serializer that produces text, such as :mod:`json` on
     Python 3, is encoded as UTF-8 so the wire always carries bytes.
+
+    ``max_size`` bounds what :meth:`loads` inflates a message to: with a
+    compression module that has ``decompressobj()`` (:mod:`zlib`), inflating
+    stops at ``max_size`` bytes and a larger message raises
+    :exc:`ValueError`, so a small message cannot inflate to gigabytes.
     """
 
-    def __init__(self, compression=None, serialization=None):
+    def __init__(self, compression=None, serialization=None, max_size=None):
         self.compression = load_module(compression)
         self.serialization = load_module(serialization)
         for name in ('compress', 'decompress'):
@@ -95,6 +100,24 @@ class MessageCodec(object):
             self._loads = self._loads_any
         self._compress = self.compression.compress if self.compression else None
         self._decompress = self.compression.decompress if self.compression else None
+        self.max_size = max_size if max_size and max_size > 0 else None
+        if (self.max_size is not None and self.compression is not None and
+                callable(getattr(self.compression, 'decompressobj', None))):
+            self._decompress = self._bounded_decompress
+
+    def _bounded_decompress(self, data):
+        inflater = self.compression.decompressobj()
+        # One byte over the limit is enough to know the message is too large.
+        inflated = inflater.decompress(data, self.max_size + 1)
+        if len(inflated) <= self.max_size and not inflater.unconsumed_tail:
+            inflated += inflater.flush()
+        if len(inflated) > self.max_size or inflater.unconsumed_tail:
+            raise ValueError('the message inflates to more than %d bytes (max_message_size)'
+                             % self.max_size)
+        if not getattr(inflater, 'eof', True):
+            # What zlib.decompress() says about a cut stream (Python 2 cannot tell).
+            raise self.compression.error('incomplete or truncated stream')
+        return inflated
 
     def _loads_any(self, data):
         try:

@@ -31,6 +31,8 @@ import importlib
 import json
 import logging
 import re
+import socket
+import time
 
 import six
 from tornado import gen, web
@@ -41,6 +43,7 @@ from tornado.options import options
 
 from toto._codec import MessageCodec, load_module
 from toto._security import warn_once_if_exposed
+from toto.exceptions import ERROR_SERVER
 from toto.options import safe_define
 from toto.service import TotoService
 from toto.worker import (_is_awaitable, _run_detached, call_startup_function, error_info,
@@ -65,25 +68,47 @@ safe_define('http_worker_certfile', type=str, group=_OPTION_GROUP, metavar='FILE
             help='PEM certificate: serve https:// instead of http://')
 safe_define('http_worker_keyfile', type=str, group=_OPTION_GROUP, metavar='FILE',
             help='PEM private key of --http_worker_certfile')
+safe_define('http_worker_allowed_hosts', type=str, multiple=True, group=_OPTION_GROUP,
+            metavar='NAME,.DOMAIN,*',
+            help='Host names the HTTP worker answers besides IP addresses, localhost '
+                 'and this machine\'s names (.example.com: every name under it; '
+                 '*: any). Other Host headers are refused, against DNS rebinding')
 
 #: The serializers picked by request ``Content-Type`` when the service has no
-#: ``serialization_module`` of its own.
+#: ``serialization_module`` of its own.  Only these types are decoded: a body
+#: of any other type is refused with 415, before any decoding.
 CONTENT_TYPES = {
     'application/pickle': None,
     'application/x-pickle': None,
     'application/json': json,
 }
 
+# What a web page can send to any address without the browser asking the
+# server first (the CORS "simple request" types), and no type at all.  A
+# worker call never comes as one, so refusing them keeps pages out whatever
+# the serializer.
+_BROWSER_TYPES = frozenset(['', 'text/plain', 'application/x-www-form-urlencoded',
+                            'multipart/form-data'])
+
+# The Content-Type of the answers of a worker with a serialization_module.
+_MODULE_TYPES = {
+    'json': 'application/json',
+    'simplejson': 'application/json',
+    'pickle': 'application/pickle',
+    'cPickle': 'application/pickle',
+    'msgpack': 'application/msgpack',
+}
+
 
 _codecs = {}
 
 
-def _codec(compression, serialization):
+def _codec(compression, serialization, max_size):
     """The MessageCodec for a pair of modules, made once: handlers are per request."""
-    key = (compression, serialization)
+    key = (compression, serialization, max_size)
     codec = _codecs.get(key)
     if codec is None:
-        codec = _codecs[key] = MessageCodec(compression, serialization)
+        codec = _codecs[key] = MessageCodec(compression, serialization, max_size=max_size)
     return codec
 
 
@@ -91,29 +116,161 @@ def _media_type(header):
     return (header or '').split(';', 1)[0].strip().lower()
 
 
+def _answer_type(serialization):
+    """The Content-Type of answers encoded with the ``serialization`` module."""
+    if serialization is None:
+        return 'application/pickle'
+    return _MODULE_TYPES.get(serialization.__name__, 'application/octet-stream')
+
+
+class HostCheck(object):
+    """Decide which ``Host`` headers an HTTP worker answers.
+
+    A web page can make the browser send requests to a worker on the user's
+    machine under a name of its own that it points at ``127.0.0.1`` (DNS
+    rebinding); the ``Host`` header then carries that name.  Allowed:
+    IP addresses, ``localhost`` and names under ``.localhost``, this
+    machine's own names, the bind host, and ``allowed_hosts``, where an entry
+    starting with a dot also allows every name under it and ``*`` allows any
+    host.  A request without a ``Host`` (HTTP/1.0) is allowed: browsers
+    always send one.
+    """
+
+    def __init__(self, allowed_hosts=(), bind_host=None):
+        entries = set(_host_name(entry) for entry in allowed_hosts if entry.strip())
+        self.any_host = '*' in entries
+        self._suffixes = tuple(entry for entry in entries if entry.startswith('.'))
+        self._names = set(entry for entry in entries if not entry.startswith('.'))
+        if bind_host:
+            self._names.add(_host_name(bind_host))
+        self._own_names = None
+
+    def allows(self, header):
+        if self.any_host or header is None:
+            return True
+        name = _host_name(_without_port(header))
+        if not name:
+            return False
+        if _is_ip_address(name) or name == 'localhost' or name.endswith('.localhost'):
+            return True
+        if name in self._names or name.endswith(self._suffixes) or \
+                ('.' + name) in self._suffixes:
+            return True
+        return name in self._machine_names()
+
+    def _machine_names(self):
+        if self._own_names is None:
+            names = set()
+            for lookup in (socket.gethostname, socket.getfqdn):
+                try:
+                    names.add(_host_name(lookup()))
+                except (socket.error, UnicodeError):
+                    pass
+            self._own_names = names
+        return self._own_names
+
+
+def _host_name(text):
+    return text.strip().lower().rstrip('.')
+
+
+def _without_port(host):
+    if host.startswith('['):
+        return host[1:host.find(']')] if ']' in host else ''
+    if host.count(':') == 1:
+        return host.split(':', 1)[0]
+    return host
+
+
+def _is_ip_address(name):
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, name)
+            return True
+        except (socket.error, ValueError, UnicodeError):
+            pass
+    return False
+
+
+class _RefusalLog(object):
+    """Log refused requests at most once per ``interval`` seconds, with a count."""
+
+    def __init__(self, interval=10.0):
+        self.interval = interval
+        self._last = None
+        self._since = 0
+
+    def refused(self, reason, request):
+        self._since += 1
+        now = time.time()
+        if self._last is not None and now - self._last < self.interval:
+            return
+        logger.warning('refused %d request%s in the last %.0f s; latest from %s: %s',
+                       self._since, '' if self._since == 1 else 's',
+                       now - self._last if self._last is not None else 0,
+                       request.remote_ip, reason)
+        self._last = now
+        self._since = 0
+
+
+_refusals = _RefusalLog()
+
+
 class TotoHTTPWorkerHandler(web.RequestHandler):
     """Run one call per ``POST`` and answer with its encoded result.
 
     Set up by :func:`make_application` with ``method_module``,
-    ``compression``, ``serialization`` and ``debug``.  With a
-    ``serialization`` module every request is decoded with it, whatever its
-    ``Content-Type`` (so a json-only worker never unpickles); without one the
-    ``Content-Type`` chooses between pickle and json.
+    ``compression``, ``serialization``, ``debug``, ``max_message_size``
+    and ``host_check``.  With a ``serialization`` module every request is
+    decoded with it; without one the ``Content-Type`` chooses between pickle
+    (``application/pickle``) and json (``application/json``), and no other
+    type is decoded.
+
+    Requests a web browser could have sent are refused before anything is
+    decoded: one with an ``Origin`` header (403), one whose ``Host`` the
+    ``host_check`` does not allow (403), and one whose ``Content-Type`` is
+    missing or one a page can send across sites (``text/plain``, forms;
+    415).  Programs calling workers send none of these.
     """
 
-    def initialize(self, method_module, compression=None, serialization=None, debug=False):
+    def initialize(self, method_module, compression=None, serialization=None, debug=False,
+                   max_message_size=None, host_check=None):
         self.method_module = method_module
         self.debug = debug
+        self._host_check = host_check
+        media_type = _media_type(self.request.headers.get('Content-Type'))
+        self._refusal = None
+        if media_type in _BROWSER_TYPES:
+            self._refusal = (415, 'a worker call needs the Content-Type of its serializer, '
+                                  'not %r' % media_type[:80])
         if serialization is not None:
-            self._codec = _codec(compression, serialization)
-            # Answer in the type the client says it speaks.
-            self._mime = _media_type(self.request.headers.get('Content-Type')) or None
+            self._codec = _codec(compression, serialization, max_message_size)
+            self._mime = _answer_type(serialization)
+        elif media_type in CONTENT_TYPES:
+            self._codec = _codec(compression, CONTENT_TYPES[media_type], max_message_size)
+            self._mime = _answer_type(CONTENT_TYPES[media_type])
         else:
-            media_type = _media_type(self.request.headers.get('Content-Type'))
-            if media_type not in CONTENT_TYPES:
-                media_type = 'application/pickle'
-            self._codec = _codec(compression, CONTENT_TYPES[media_type])
-            self._mime = media_type
+            self._codec = _codec(compression, None, max_message_size)
+            self._mime = _answer_type(None)
+            if self._refusal is None:
+                self._refusal = (415, 'unknown Content-Type %r: use one of %s' % (
+                    media_type[:80], ', '.join(sorted(CONTENT_TYPES))))
+
+    def prepare(self):
+        headers = self.request.headers
+        refusal = None
+        if 'Origin' in headers:
+            refusal = (403, 'requests from web pages (with an Origin header) are refused')
+        elif self._host_check is not None and not self._host_check.allows(
+                headers.get('Host')):
+            refusal = (403, 'Host %r is not one this worker serves (see '
+                            '--http_worker_allowed_hosts)' % headers.get('Host', '')[:80])
+        elif self.request.method == 'POST':
+            refusal = self._refusal
+        if refusal is not None:
+            status, reason = refusal
+            _refusals.refused(reason, self.request)
+            self._answer(status, {'error': {'code': ERROR_SERVER, 'value': reason}})
 
     @gen.coroutine
     def post(self, *path_args):
@@ -128,6 +285,10 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
             method = find_method(self.method_module, name).invoke
         except AttributeError as error:
             self._answer(404, {'error': self._error_info(error)})
+            return
+        except Exception as error:
+            # A method module that fails to import, say.
+            self._answer(500, {'error': self._error_info(error)})
             return
         try:
             if getattr(method, 'asynchronous', False):
@@ -158,27 +319,30 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
             status = 500
             body = self._codec.dumps({'error': self._error_info(error)})
         self.set_status(status)
-        if self._mime:
-            self.set_header('Content-Type', self._mime)
-        else:
-            self.set_header('Content-Type', 'application/octet-stream')
+        self.set_header('Content-Type', self._mime)
         self.finish(body)
 
     def check_xsrf_cookie(self):
-        """Worker calls come from programs, not browsers: no XSRF check."""
+        """No XSRF cookie: requests from browsers are refused in :meth:`prepare`."""
 
 
 def make_application(method_module, path='/', compression=None, serialization=None,
-                     debug=False):
+                     debug=False, max_message_size=None, allowed_hosts=None):
     """Return a Tornado application that serves ``method_module`` on ``path``.
 
     ``method_module`` is a module or its dotted name; ``compression`` and
     ``serialization`` are modules (or names) that must match the clients'.
+    ``max_message_size`` bounds what a compressed call may inflate to.
+    ``allowed_hosts`` lists the ``Host`` names the worker answers besides IP
+    addresses, ``localhost`` and the machine's own names (see
+    :class:`HostCheck`; ``['*']`` turns the check off).
     """
     if isinstance(method_module, six.string_types):
         method_module = importlib.import_module(method_module)
     settings = dict(method_module=method_module, compression=load_module(compression),
-                    serialization=load_module(serialization), debug=debug)
+                    serialization=load_module(serialization), debug=debug,
+                    max_message_size=max_message_size,
+                    host_check=HostCheck(allowed_hosts or ()))
     route = '^' + re.escape(path.rstrip('/')) + '/?$'
     return web.Application([(route, TotoHTTPWorkerHandler, settings)])
 
@@ -231,9 +395,18 @@ class TotoHTTPWorkerService(TotoService):
         application = make_application(options.method_module, options.http_worker_path,
                                        compression=options.compression_module or None,
                                        serialization=options.serialization_module or None,
-                                       debug=options.debug)
+                                       debug=options.debug,
+                                       max_message_size=options.max_message_size,
+                                       allowed_hosts=self._allowed_hosts())
         server = HTTPServer(application, **server_settings())
         server.add_sockets(self.sockets)
 
+    @staticmethod
+    def _allowed_hosts():
+        allowed = list(options.http_worker_allowed_hosts or ())
+        if options.http_worker_host:
+            allowed.append(options.http_worker_host)
+        return allowed
 
-__all__ = ['TotoHTTPWorkerHandler', 'TotoHTTPWorkerService', 'make_application']
+
+__all__ = ['HostCheck', 'TotoHTTPWorkerHandler', 'TotoHTTPWorkerService', 'make_application']

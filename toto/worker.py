@@ -36,6 +36,7 @@ import inspect
 import logging
 import multiprocessing
 import os
+import re
 import time
 import types
 
@@ -220,22 +221,48 @@ def find_method(method_module, name):
 
     ``'a.b'`` is ``method_module.a.b``; submodules are imported on first use,
     so a package need not import them itself.  A name that does not resolve
-    raises the ``AttributeError`` that attribute lookup gives, as the original
-    worker did; names with private parts (``_x``) never resolve.
+    raises ``AttributeError``, as the original worker did.  Unlike the
+    original, a name resolves only to modules inside ``method_module``'s
+    package: not through a module it imports (``methods.json.decoder``) nor
+    to any other object, and names with private parts (``_x``), parts that
+    are not identifiers, or more than 512 characters never resolve.
     """
     if not isinstance(name, six.string_types) or not name:
-        raise AttributeError('method name must be a non-empty string, not %r' % (name,))
+        raise AttributeError('method name must be a non-empty string, not %s'
+                             % _shortened(repr(name)))
+    if len(name) > _MAX_METHOD_NAME or not all(_is_method_part(part)
+                                               for part in name.split('.')):
+        raise AttributeError('%s is not a method name' % _shortened(repr(name)))
+    package = method_module.__name__
     target = method_module
     for part in name.split('.'):
-        if not part or part.startswith('_'):
-            raise AttributeError('%r is not a method name' % (name,))
         try:
             target = getattr(target, part)
         except AttributeError as lookup_error:
-            if not isinstance(target, types.ModuleType):
-                raise
             target = _import_submodule(target, part, lookup_error)
+        inside = getattr(target, '__name__', None)
+        if (not isinstance(target, types.ModuleType) or
+                (inside != package and not inside.startswith(package + '.'))):
+            raise AttributeError('%r is not a method of %s' % (name, package))
     return target
+
+
+# Longer names are refused before any lookup (and cut in messages and logs).
+_MAX_METHOD_NAME = 512
+_IDENTIFIER = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
+
+
+def _is_method_part(part):
+    # ASCII identifiers only: what every Python can import, and nothing a
+    # path or the import system reads specially ('/', NUL, '..').
+    return _IDENTIFIER.match(part) is not None
+
+
+def _shortened(text, limit=80):
+    """``text``, cut to ``limit`` characters for a log line or an error answer."""
+    if len(text) <= limit:
+        return text
+    return '%s... (%d characters)' % (text[:limit], len(text))
 
 
 def _import_submodule(package, part, lookup_error):
@@ -328,7 +355,7 @@ class TotoWorker(object):
         self.calls_answered = 0
         self._saturation = _dispatch.SaturationLog(
             saturation_warning_after, 'worker pid %d' % os.getpid())
-        self._codec = MessageCodec(compression, serialization)
+        self._codec = MessageCodec(compression, serialization, max_size=max_message_size)
         self._context = None
         self._socket = None
         self._control = None

@@ -127,7 +127,7 @@ class _Call(object):
     """Book-keeping for one call that has not completed yet."""
 
     __slots__ = ('message_id', 'payload', 'callback', 'future', 'timeout', 'auto_retry',
-                 'deadline', 'link', 'epoch')
+                 'deadline', 'link', 'epoch', 'sent_on')
 
     def __init__(self, message_id, payload, callback, future, timeout, auto_retry,
                  deadline=None):
@@ -144,6 +144,9 @@ class _Call(object):
         # and the link's connection epoch at that time.
         self.link = None
         self.epoch = 0
+        # Every _Link an attempt of the call went out on: only they may
+        # answer it (a retry can go to several worker addresses).
+        self.sent_on = ()
 
 
 class _Window(object):
@@ -434,6 +437,8 @@ class _Channel(object):
                 continue
             call.link = link
             call.epoch = link.epoch
+            if link not in call.sent_on:
+                call.sent_on += (link,)
             link.on_wire += 1
             if call.timeout < 0:
                 self.leases[call.message_id] = (self.loop.time() - call.timeout, call)
@@ -521,7 +526,7 @@ class _Channel(object):
                 logger.debug('an answer from %s was cut short (%d frames)', link.address,
                              len(frames))
                 continue
-            self._on_reply(frames)
+            self._on_reply(frames, link)
             if self.closed:  # a callback closed the connection
                 return
         else:
@@ -532,17 +537,24 @@ class _Channel(object):
             # Answers gave room back, or this link connected: send what waits.
             self._flush_outbox()
 
-    def _on_reply(self, frames):
+    def _on_reply(self, frames, link):
         if frames and not frames[0]:
             frames = frames[1:]  # the envelope delimiter
         if not frames:
             logger.debug('dropping an empty answer')
             return
         message_id = frames[0]
-        call = self.pending.pop(message_id, None)
+        call = self.pending.get(message_id)
         if call is None:
-            logger.debug('dropping answer for unknown or completed call %r', message_id)
+            logger.debug('dropping answer for unknown or completed call %r', message_id[:64])
             return
+        if link not in call.sent_on:
+            # Message ids are not secret: a worker at another address could
+            # answer a call it never received.
+            logger.debug('dropping answer from %s for call %r, which was not sent there',
+                         link.address, message_id[:64])
+            return
+        del self.pending[message_id]
         self._release(call)
         if self.outbox:
             # A retry waiting for room is answered by an earlier attempt.

@@ -9,6 +9,7 @@ import os
 import pickle
 import shutil
 import sys
+import threading
 import time
 
 import pytest
@@ -372,3 +373,281 @@ def test_toto_worker_reports_a_curve_mistake_in_one_line(lab):
     assert command.output().startswith('toto-worker: curve_authorized_keys is set'), (
         command.describe())
     assert 'Traceback' not in command.output()
+
+
+def post_raw(lab, url, body, headers):
+    """POST ``body`` with exactly ``headers``; return (status, Content-Type, body)."""
+    def post():
+        from tornado.httpclient import AsyncHTTPClient
+        return AsyncHTTPClient().fetch(url, method='POST', raise_error=False,
+                                       request_timeout=5.0, headers=headers, body=body,
+                                       follow_redirects=False)
+    response = lab.http(post)
+    return response.code, response.headers.get('Content-Type'), response.body
+
+
+@pytest.mark.timeout(40)
+def test_a_web_page_cannot_make_a_pickle_http_worker_run_code(lab, fault_report):
+    service = lab.http_service()
+    evil = lab.path('evil-%s')
+    port = service.address.rsplit(':', 1)[1].rstrip('/')
+    # What a page can send anywhere without a CORS preflight (form posts, text/plain, a
+    # Blob without a type), then what a DNS-rebound page sends to its "own" origin.
+    attacks = [
+        ('text/plain', {'Content-Type': 'text/plain'}),
+        ('form', {'Content-Type': 'application/x-www-form-urlencoded'}),
+        ('multipart', {'Content-Type': 'multipart/form-data; boundary=x'}),
+        ('no type', {}),
+        ('cross-site origin', {'Content-Type': 'application/pickle',
+                               'Origin': 'http://attacker.example'}),
+        ('rebound host and origin', {'Content-Type': 'application/pickle',
+                                     'Host': 'rebind.attacker.example:' + port,
+                                     'Origin': 'http://rebind.attacker.example:' + port}),
+        ('rebound host', {'Content-Type': 'application/pickle',
+                          'Host': 'rebind.attacker.example:' + port}),
+        ('unknown type', {'Content-Type': 'application/octet-stream'}),
+    ]
+    answers = {}
+    for name, headers in attacks:
+        body = pickled_call('echo', {'x': CreateFile(evil % name.replace('/', '-'))})
+        answers[name] = post_raw(lab, service.address, body, headers)
+    # The worker still serves real clients, by address and by localhost.
+    served = post_raw(lab, service.address, pickled_call('echo', {'n': 1}),
+                      {'Content-Type': 'application/pickle'})
+    by_name = post_raw(lab, service.address, pickled_call('echo', {'n': 2}),
+                       {'Content-Type': 'application/pickle', 'Host': 'localhost:' + port})
+    created = sorted(name for name, _headers in attacks
+                     if os.path.exists(evil % name.replace('/', '-')))
+    fault_report('http worker: requests a web page can make', {
+        'sent': len(attacks), 'refused': sum(1 for a in answers.values() if a[0] in (403, 415)),
+        'ran code': len(created)}, transport='http',
+        statuses=dict((name, answer[0]) for name, answer in answers.items()))
+    assert created == [], 'the worker unpickled requests a web page can send: %s' % created
+    for name, (status, content_type, body) in answers.items():
+        if name == 'multipart' and status == 400:
+            continue  # Tornado 6 itself refuses a body that is not valid multipart
+        expected = 415 if name in ('text/plain', 'form', 'multipart', 'no type',
+                                   'unknown type') else 403
+        assert status == expected, (name, status, body)
+        assert content_type == 'application/pickle', (name, content_type)
+        assert pickle.loads(body)['error']['code'] == 1000, name
+    assert served[0] == 200 and pickle.loads(served[2]) == {'n': 1}
+    assert by_name[0] == 200 and pickle.loads(by_name[2]) == {'n': 2}
+    assert service.is_running()
+
+
+@pytest.mark.timeout(40)
+def test_http_worker_answers_the_hosts_it_is_told_to_and_json_in_its_own_type(lab):
+    service = lab.http_service(args=['--serialization_module=json',
+                                     '--http_worker_allowed_hosts=workers.internal,.corp.example'],
+                               probe={'serialization': json})
+    port = service.address.rsplit(':', 1)[1].rstrip('/')
+    call = json.dumps({'method': 'echo', 'parameters': {'n': 1}}).encode('ascii')
+    answers = dict((host, post_raw(lab, service.address, call, {
+        'Content-Type': 'application/json', 'Host': host}))
+        for host in ('workers.internal:' + port, 'a.corp.example', 'corp.example:' + port,
+                     'evilcorp.example', 'workers.internal.attacker.example'))
+    # A JSON worker still refuses what a page can send without a preflight...
+    page = post_raw(lab, service.address, call, {'Content-Type': 'text/plain'})
+    # ...and answers in its serializer's type, not in the one the request claimed.
+    claimed = post_raw(lab, service.address, call, {'Content-Type': 'text/html; x=1'})
+    other = post_raw(lab, service.address, call, {'Content-Type': 'application/pickle'})
+    for host in ('workers.internal:' + port, 'a.corp.example', 'corp.example:' + port):
+        assert answers[host][0] == 200 and json.loads(answers[host][2]) == {'n': 1}, host
+    for host in ('evilcorp.example', 'workers.internal.attacker.example'):
+        assert answers[host][0] == 403, host
+        assert 'not one this worker serves' in json.loads(answers[host][2])['error']['value']
+    assert page[0] == 415
+    assert claimed[0] == 200 and claimed[1] == 'application/json'
+    assert other[0] == 200 and other[1] == 'application/json'
+    assert json.loads(other[2]) == {'n': 1}
+
+
+def zmq_and_http_answers(lab, zmq_service, http_service, calls, codec_args=None):
+    """Each call of ``calls`` ((method, parameters) or raw bytes) to both services.
+
+    Returns {index: (zmq answer, (http status, http answer))}.
+    """
+    from toto._codec import MessageCodec
+    codec = MessageCodec(**(codec_args or {}))
+    dealer = lab.raw_dealer(zmq_service.address)
+    answers = {}
+    for index, request in enumerate(calls):
+        body = request if isinstance(request, bytes) else codec.dumps(
+            {'method': request[0], 'parameters': request[1]})
+        frames = raw_request(dealer, [b'', b'%d' % index, body], timeout=20.0)
+        zmq_answer = codec.loads(frames[2]) if frames else None
+        status, _type, http_body = post_raw(lab, http_service.address, body,
+                                            {'Content-Type': 'application/pickle'})
+        try:
+            http_answer = codec.loads(http_body)
+        except Exception:
+            http_answer = http_body[:200]
+        answers[index] = (zmq_answer, (status, http_answer))
+    return answers
+
+
+@pytest.mark.timeout(60)
+def test_method_names_resolve_only_inside_the_method_package(lab, fault_report):
+    zmq_service, http_service = lab.zmq_service(), lab.http_service()
+    answers = zmq_and_http_answers(lab, zmq_service, http_service, [
+        ('reexports.toto.demo.methods.greet', {'name': 'intruder'}),
+        ('reexports.echo_again', {'n': 1}),
+        ('reexports', {}),
+    ])
+    fault_report('method names outside the method package', {'sent': 6}, transport='zmq+http')
+    escaped_zmq, (escaped_status, escaped_http) = answers[0]
+    # Before: the demo's greet ran, {'greeting': 'Hello, intruder!'}.
+    assert escaped_zmq['error']['code'] == 1000, escaped_zmq
+    assert 'is not a method of fault_methods' in escaped_zmq['error']['value']
+    assert escaped_status == 404 and escaped_http == escaped_zmq
+    assert answers[1] == ({'n': 1}, (200, {'n': 1}))
+    assert answers[2] == ({'reexports': True}, (200, {'reexports': True}))
+
+
+@pytest.mark.timeout(60)
+def test_odd_method_names_get_the_same_short_error_on_both_transports(lab, fault_report):
+    zmq_service, http_service = lab.zmq_service(), lab.http_service()
+    names = [u'm\xe9thode', u'\u2603', 'a\x00b', 'a/b', '../echo', 'echo/', '.echo', 'echo.',
+             'pid..pid', '_files', 'x' * 1000000]
+    answers = zmq_and_http_answers(lab, zmq_service, http_service,
+                                   [(name, {}) for name in names])
+    after = zmq_and_http_answers(lab, zmq_service, http_service, [('echo', {'ok': 1})])
+    fault_report('odd method names', {'sent': 2 * len(names)}, transport='zmq+http',
+                 statuses=[answer[1][0] for answer in answers.values()])
+    for index, name in enumerate(names):
+        zmq_answer, (status, http_answer) = answers[index]
+        assert status == 404, (name[:20], status, http_answer)
+        assert zmq_answer == http_answer, name[:20]
+        assert zmq_answer['error']['code'] == 1000
+        assert len(zmq_answer['error']['value']) < 200, name[:20]
+    assert after[0] == ({'ok': 1}, (200, {'ok': 1}))
+    # A 1 MB name is not a 1 MB log line (nor a traceback) in either service's log.
+    for service in (zmq_service, http_service):
+        assert 'x' * 1000 not in service.output(), service.name
+        assert 'Traceback' not in service.output(), service.describe()
+
+
+def zlib_bomb(inflated_megabytes):
+    """A zlib stream of a call's size that inflates to ``inflated_megabytes`` MB."""
+    import zlib
+    deflater = zlib.compressobj(9)
+    zeros = b'\0' * (1024 * 1024)
+    parts = [deflater.compress(zeros) for _ in range(inflated_megabytes)]
+    return b''.join(parts) + deflater.flush()
+
+
+def peak_memory_kb(pid):
+    with open('/proc/%d/status' % pid) as status:
+        for line in status:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1])
+    raise AssertionError('no VmHWM for %d' % pid)
+
+
+@pytest.mark.timeout(90)
+def test_a_zlib_bomb_is_refused_at_the_size_limit_on_both_transports(lab, fault_report):
+    import zlib
+    args = ['--compression_module=zlib', '--max_message_size=4000000']
+    zmq_service = lab.zmq_service(args=args, probe={'compression': zlib})
+    http_service = lab.http_service(args=args, probe={'compression': zlib})
+    pids = [zmq_service.first_answer['pid'], http_service.first_answer['pid']]
+    before = [peak_memory_kb(pid) for pid in pids]
+    bomb = zlib_bomb(400)   # about 400 KB that inflate to 400 MB
+    answers = zmq_and_http_answers(lab, zmq_service, http_service, [bomb],
+                                   codec_args={'compression': zlib})
+    after = zmq_and_http_answers(lab, zmq_service, http_service, [('echo', {'ok': 1})],
+                                 codec_args={'compression': zlib})
+    growth = [(peak_memory_kb(pid) - start) // 1024 for pid, start in zip(pids, before)]
+    fault_report('zlib bomb: %d bytes that inflate to 400 MB' % len(bomb), {'sent': 2},
+                 transport='zmq+http', peak_growth_mb=growth)
+    zmq_answer, (status, http_answer) = answers[0]
+    assert status == 400, (status, http_answer)
+    for answer in (zmq_answer, http_answer):
+        assert answer['error']['code'] == 1000
+        assert 'inflates to more than 4000000 bytes' in answer['error']['value'], answer
+    assert after[0] == ({'ok': 1}, (200, {'ok': 1}))
+    # The workers' peak memory did not take in the 400 MB (the bound is 4 MB).
+    assert max(growth) < 100, growth
+
+
+class ForgingWorker(object):
+    """A hostile worker service on a free loopback port, in a thread of the test.
+
+    It answers each call it receives with ``{'from': 'hostile'}``, then forges
+    ``{'forged': True}`` answers for the next ``ahead`` message ids the same client
+    will use: ids are a fixed prefix and a counter, so one call gives the rest away.
+    """
+
+    def __init__(self, ahead=3):
+        import zmq
+        self.ahead = ahead
+        self.context = zmq.Context()
+        self.router = self.context.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.port = self.router.bind_to_random_port('tcp://127.0.0.1')
+        self.address = 'tcp://127.0.0.1:%d' % self.port
+        self.received = 0
+        self.forged = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name='forging-worker')
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _serve(self):
+        import zmq
+        while not self._stop.is_set():
+            if not self.router.poll(20):
+                continue
+            identity, _empty, message_id, _payload = self.router.recv_multipart()
+            self.received += 1
+            self.router.send_multipart([identity, b'', message_id,
+                                        json.dumps({'from': 'hostile'}).encode('ascii')])
+            prefix, counter = message_id[:24], int(message_id[24:], 16)
+            for step in range(1, self.ahead + 1):
+                guess = prefix + (b'%012x' % ((counter + step) & 0xffffffffffff))
+                self.router.send_multipart([identity, b'', guess,
+                                            json.dumps({'forged': True}).encode('ascii')],
+                                           zmq.NOBLOCK)
+                self.forged += 1
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.router.close(0)
+        self.context.term()
+
+
+@pytest.mark.timeout(60)
+def test_a_hostile_worker_cannot_answer_calls_sent_to_another_worker(lab, fault_report):
+    honest = lab.zmq_service(args=['--serialization_module=json'],
+                             probe={'serialization': json})
+    hostile = ForgingWorker()
+    try:
+        connection = lab.connect(hostile.address + ',' + honest.address, timeout=10.0,
+                                 serialization=json)
+        # Until both links are up: calls go only to connected workers.
+        wait_until(lambda: zmq_call(connection, 'pid', timeout=1.0) == {'from': 'hostile'},
+                   timeout=10)
+        warm_up = hostile.received
+        tally = Tally()
+        # The honest worker takes its time, so forged answers arrive first.
+        for n in range(10):
+            connection.invoke('late', {'seconds': 0.2}, callback=tally.callback(n))
+        tally.wait_all(20)
+    finally:
+        hostile.close()
+    hostile.received -= warm_up
+    results = [tally.first(n) for n in range(10)]
+    fault_report('hostile worker forging answers for predicted ids', tally.counts(),
+                 transport='zmq', forged=hostile.forged, received=hostile.received)
+    tally.assert_exactly_once()
+    assert hostile.forged >= 3, 'the hostile worker got no call: the test proves nothing'
+    # Calls sent to the hostile worker are its to answer, with a forgery or not; each
+    # call sent to the honest worker has the honest answer.
+    honest_answer = {'pid': honest.first_answer['pid'], 'late': True}
+    from_hostile = [result for result in results if result != honest_answer]
+    assert len(from_hostile) == hostile.received, results
+    assert all(result in ({'from': 'hostile'}, {'forged': True})
+               for result in from_hostile), results
+    assert 0 < hostile.received < 10
