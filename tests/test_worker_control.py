@@ -7,10 +7,13 @@ The command is the same program run again with ``--command=...`` and the service
 import os
 import re
 import signal
+import subprocess
+import sys
 
 import pytest
 from support import wait_until
-from workerproc import ServiceGroup, call, group_running, pids_answering, running
+from workerproc import (ServiceGroup, call, child_env, group_running, pids_answering,
+                        running)
 
 
 @pytest.fixture
@@ -106,3 +109,19 @@ def test_interrupting_the_service_like_ctrl_c_ends_all_its_processes(services):
                message='worker processes outlived the service: %r' % sorted(pids))
     wait_until(lambda: not group_running(service.pid), 10,
                message='a process of the service (its router?) outlived it')
+
+
+@pytest.mark.timeout(40)
+def test_toto_worker_command_with_no_service_says_so_and_fails(services):
+    script = os.path.join(os.path.dirname(sys.executable), 'toto-worker')
+    if not os.path.isfile(script):
+        pytest.skip('toto-worker is not installed beside %s' % sys.executable)
+    address = services.ipc('nobody-here-control')
+    command = subprocess.Popen([script, '--command=status', '--control_socket_address=' + address],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=child_env(), cwd=services.directory)
+    out, err = command.communicate()
+    err = err.decode('utf-8', 'replace')
+
+    assert command.returncode == 4, err
+    assert err.strip() == 'toto-worker: no worker service answered on %s within 5 s' % address

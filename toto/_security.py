@@ -5,13 +5,24 @@ certificate file written by :func:`zmq.auth.create_certificates`::
 
     server_public = load_curve_key('certs/server.key')
     client_secret = load_curve_key('certs/client.key_secret', secret=True)
+
+The ``ipc://`` sockets inside a worker service (between the router and its
+worker processes, and the control channel) are bound in a place other
+users cannot reach, and only as files nobody else owns::
+
+    claim = bind_private(socket, 'ipc:///run/user/1000/toto/workerservice.sock')
+    ...
+    remove_if_unchanged(claim)    # on exit, unless another process took the path
 """
 
 from __future__ import absolute_import, division, print_function
 
+import contextlib
+import errno
 import logging
 import os
 import re
+import stat
 
 import six
 
@@ -73,3 +84,124 @@ def warn_once_if_exposed(what, host, serialization, protected, advice=None):
                    'can reach it can run code in the worker. Bind to 127.0.0.1, use '
                    '--serialization_module=json%s.', what, host or '*',
                    ', or ' + advice if advice else '')
+
+
+def default_socket_directory():
+    """The folder of the default ``ipc://`` addresses: private to this user.
+
+    ``$XDG_RUNTIME_DIR/toto`` where the session has a runtime directory
+    (``/run/user/<uid>``, which only the user can enter), else
+    ``/tmp/toto-<uid>``, created with mode ``0700``.
+    """
+    runtime = os.environ.get('XDG_RUNTIME_DIR')
+    if runtime and os.path.isabs(runtime):
+        return os.path.join(runtime, 'toto')
+    return '/tmp/toto-%d' % os.getuid()
+
+
+def ipc_path(address):
+    """The file of an ``ipc://`` address; None for other transports and abstract names."""
+    if not address or not address.startswith('ipc://'):
+        return None
+    path = address[len('ipc://'):]
+    if not path or path.startswith('@'):
+        return None
+    return os.path.abspath(path)
+
+
+def check_socket_path(address, binding):
+    """Raise ValueError unless ``address``'s file is safe to bind or connect to.
+
+    For ``ipc://`` addresses only: the folder must be this user's (or
+    root's) and not open to other users' writes, unless it is a sticky
+    folder such as ``/tmp``; a file already at the path must be a socket
+    this user owns.  The default folder is created (``0700``) when
+    ``binding``, and must be this user's alone.
+    """
+    path = ipc_path(address)
+    if path is None:
+        return
+    uid = os.getuid()
+    directory = os.path.dirname(path)
+    private = directory == default_socket_directory()
+    if private and binding:
+        try:
+            os.mkdir(directory, 0o700)
+        except OSError as error:
+            if error.errno != errno.EEXIST:
+                raise ValueError('cannot create the socket folder %s: %s'
+                                 % (directory, error.strerror))
+    try:
+        folder = os.lstat(directory)
+    except OSError as error:
+        if error.errno == errno.ENOENT and not binding:
+            return  # nothing to connect to yet; ZeroMQ keeps trying
+        raise ValueError('socket folder %s of %s: %s' % (directory, address, error.strerror))
+    if not stat.S_ISDIR(folder.st_mode):
+        raise ValueError('socket folder %s of %s is not a folder (a symbolic link?)'
+                         % (directory, address))
+    if folder.st_uid not in (uid, 0) or (private and folder.st_uid != uid):
+        raise ValueError('socket folder %s of %s belongs to user %d: another user '
+                         'could stand in for the service there' % (
+                             directory, address, folder.st_uid))
+    if private and folder.st_mode & 0o077:
+        raise ValueError('socket folder %s is open to other users (mode %o): make it '
+                         '0700' % (directory, stat.S_IMODE(folder.st_mode)))
+    if folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX:
+        raise ValueError('socket folder %s of %s is writable by other users: they could '
+                         'replace the socket' % (directory, address))
+    try:
+        existing = os.lstat(path)
+    except OSError as error:
+        if error.errno == errno.ENOENT:
+            return
+        raise ValueError('socket %s: %s' % (address, error.strerror))
+    if existing.st_uid != uid:
+        raise ValueError('%s belongs to user %d, not to this service\'s user %d: '
+                         'another user may be standing in for the service' % (
+                             path, existing.st_uid, uid))
+    if not stat.S_ISSOCK(existing.st_mode):
+        raise ValueError('%s is not a socket' % path)
+
+
+@contextlib.contextmanager
+def _private_umask():
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def bind_private(socket, address):
+    """Bind a ZeroMQ ``socket`` to ``address``; an ``ipc://`` file only this user can use.
+
+    Returns what :func:`remove_if_unchanged` needs to remove the file on
+    exit (None for other transports).
+    """
+    path = ipc_path(address)
+    if path is None:
+        socket.bind(address)
+        return None
+    check_socket_path(address, binding=True)
+    # Only the owner can connect to a socket file of mode 0700, so another
+    # user can neither call the workers nor pose as one.
+    with _private_umask():
+        socket.bind(address)
+    bound = os.lstat(path)
+    if bound.st_uid != os.getuid() or not stat.S_ISSOCK(bound.st_mode):
+        raise ValueError('%s changed hands while the service bound it' % path)
+    return (path, bound.st_dev, bound.st_ino)
+
+
+def remove_if_unchanged(claim):
+    """Remove a socket file :func:`bind_private` made, unless it was replaced since."""
+    if claim is None:
+        return
+    path, device, inode = claim
+    try:
+        now = os.lstat(path)
+        if (now.st_dev, now.st_ino) == (device, inode):
+            os.unlink(path)
+    except OSError:
+        pass

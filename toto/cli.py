@@ -100,6 +100,14 @@ def worker_main(argv=None):
         print('toto-worker: --transport must be zmq or http, not %r' % options.transport,
               file=sys.stderr)
         return EXIT_USAGE
+    if options.command:
+        try:
+            service.run()
+        except (RuntimeError, ValueError) as error:
+            # No service on that control address, or one another user holds.
+            print('toto-worker: %s' % error, file=sys.stderr)
+            return EXIT_TRANSPORT
+        return EXIT_OK
     try:
         service._check_options()
     except ValueError as error:

@@ -65,7 +65,7 @@ _DAEMON_COMMANDS = ('start', 'stop', 'restart')
 # How long "stop" waits for stopped processes to exit before it gives up.
 _STOP_WAIT = 10.0
 # How often the parent looks for service processes that ended.
-_SUPERVISE_INTERVAL = 0.5
+_SUPERVISE_INTERVAL = 0.2
 # A process that crashes this many times within the window stays down.
 _RESPAWN_LIMIT = 5
 _RESPAWN_WINDOW = 60.0
@@ -282,8 +282,9 @@ class TotoService(object):
             if processes:
                 self._supervise(processes, daemonized)
             else:
-                for process in helpers:
-                    process.join()
+                while any(process.is_alive() for process in helpers):
+                    if self._pause(_SUPERVISE_INTERVAL, helpers):
+                        break
         except (SystemExit, KeyboardInterrupt):
             pass
         finally:
@@ -316,12 +317,13 @@ class TotoService(object):
         crashes = dict((service_id, []) for service_id in range(len(processes)))
         running = set(range(len(processes)))
         while running:
+            if self._pause(_SUPERVISE_INTERVAL, [processes[i] for i in sorted(running)]):
+                return
             for service_id in sorted(running):
                 process = processes[service_id]
-                process.join(_SUPERVISE_INTERVAL / max(len(running), 1))
                 if process.is_alive():
                     continue
-                if process.exitcode == 0:
+                if process.exitcode == 0 or self._stopping:
                     running.discard(service_id)
                     continue
                 now = time.time()
@@ -338,6 +340,21 @@ class TotoService(object):
                 processes[service_id] = self._start_process(service_id)
                 if daemonized:
                     _write_pid(pid_path(service_id + 1), processes[service_id].pid)
+
+    #: Set once the service is on its way out: ended processes stay ended.
+    _stopping = False
+
+    def _pause(self, timeout, processes):
+        """Wait up to ``timeout`` seconds, or until the first of ``processes`` ends.
+
+        Subclasses may serve other work meanwhile (a control channel); a
+        true result ends the service, stopping the processes still running.
+        """
+        if processes:
+            processes[0].join(timeout)
+        else:
+            time.sleep(timeout)
+        return False
 
     def _service_process(self, service_id):
         self.service_id = service_id

@@ -24,8 +24,12 @@ from the module ``<method_module>.a.b``::
 ``--processes=0`` runs only the router (bind ``--worker_socket_address`` on
 tcp for remote workers) and ``--worker_bind_address=`` runs only worker
 processes that connect to a router elsewhere.  ``--command=status`` or
-``--command=shutdown`` publishes a control command to the running workers on
-``--control_socket_address``.
+``--command=shutdown`` sends a control command to the running service on
+``--control_socket_address``, which passes it on to its worker processes.
+
+The default ``--worker_socket_address`` and ``--control_socket_address`` are
+``ipc://`` files in a folder only the service's user can enter (see
+:func:`toto._security.default_socket_directory`).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -49,7 +53,9 @@ from tornado.options import options
 
 from toto import _dispatch
 from toto._codec import MessageCodec
-from toto._security import load_curve_key, warn_once_if_exposed, zmq_bind_host
+from toto._security import (bind_private, check_socket_path, default_socket_directory,
+                            ipc_path, load_curve_key, remove_if_unchanged,
+                            warn_once_if_exposed, zmq_bind_host)
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.options import safe_define
 from toto.service import TotoService, pid_path, process_count
@@ -71,13 +77,16 @@ safe_define('worker_bind_address', default='tcp://*:55555', type=str, group=_OPT
             metavar='ADDRESS',
             help='Address the router binds for clients; empty: run worker processes '
                  'only, connected to --worker_socket_address')
-safe_define('worker_socket_address', default='ipc:///tmp/workerservice.sock', type=str,
-            group=_OPTION_GROUP, metavar='ADDRESS',
+safe_define('worker_socket_address',
+            default='ipc://' + os.path.join(default_socket_directory(), 'workerservice.sock'),
+            type=str, group=_OPTION_GROUP, metavar='ADDRESS',
             help='Address between the router and the worker processes (tcp to '
-                 'spread workers over machines)')
-safe_define('control_socket_address', default='ipc:///tmp/workercontrol.sock', type=str,
-            group=_OPTION_GROUP, metavar='ADDRESS',
-            help='PUB/SUB address for control commands sent with --command')
+                 'spread workers over machines); the default is private to this user')
+safe_define('control_socket_address',
+            default='ipc://' + os.path.join(default_socket_directory(), 'workercontrol.sock'),
+            type=str, group=_OPTION_GROUP, metavar='ADDRESS',
+            help='Address the service takes control commands (--command) on; the '
+                 'default is private to this user')
 safe_define('command', type=str, metavar='status|shutdown', group=_OPTION_GROUP,
             help='Send this command to running worker processes and exit')
 safe_define('startup_function', type=str, group=_OPTION_GROUP, metavar='MODULE.FUNCTION',
@@ -116,6 +125,15 @@ safe_define('serialization_module', type=str, group=_OPTION_GROUP, metavar='MODU
                  'pickle protocol 2); must match the clients')
 
 CONTROL_PREFIX = b'command'
+# The first message of a worker process on the control channel: its pid.
+_CONTROL_HELLO = b'worker'
+# How long a command waits for worker processes that have not said hello.
+_HELLO_WAIT = 1.0
+# How long --command waits for the service's answer.
+_CONTROL_ANSWER_WAIT = 5.0
+# How long the service waits for its worker processes to stop after a
+# shutdown command before it stops them itself.
+_SHUTDOWN_WAIT = 10.0
 #: ``balanced``: the router sends a call only to a worker with room for it;
 #: ``queue``: the original protocol (a queue device and ``REP`` workers).
 DISPATCH_MODES = ('balanced', 'queue')
@@ -167,12 +185,15 @@ def _check_service_options():
     _check_method_concurrency(options.method_concurrency)
     if options.worker_bind_address:
         _check_curve(options.curve_secret_key, options.curve_authorized_keys)
+    # The service binds its worker socket (with a router) and its control
+    # socket: refuse paths another local user could stand behind.
+    check_socket_path(options.worker_socket_address, binding=bool(options.worker_bind_address))
+    if process_count() and options.control_socket_address:
+        check_socket_path(options.control_socket_address, binding=True)
 
 
 # How long the service waits for its router process to bind.
 _ROUTER_START_WAIT = 10.0
-# How long --command waits for running workers to subscribe before it sends.
-_CONTROL_SUBSCRIBE_WAIT = 1.0
 # Plain ints: pyzmq's enum flags make every use cost more on the busy path.
 _SNDMORE = int(zmq.SNDMORE)
 _EVENTS = int(zmq.EVENTS)
@@ -381,6 +402,10 @@ class TotoWorker(object):
 
     def start(self):
         """Serve calls until a ``shutdown`` command or the process is stopped."""
+        # Never take calls or commands from a socket another user put there.
+        check_socket_path(self.socket_address, binding=False)
+        if self.control_socket_address:
+            check_socket_path(self.control_socket_address, binding=False)
         self._context = zmq.Context()
         self._io_loop = IOLoop(make_current=False)
         balanced = self.dispatch == 'balanced'
@@ -397,12 +422,15 @@ class TotoWorker(object):
         if balanced:
             self._beat()
         if self.control_socket_address:
-            self._control = self._context.socket(zmq.SUB)
+            # The service binds the control socket; a worker says who it is,
+            # and the service sends it the commands it is given.
+            self._control = self._context.socket(zmq.DEALER)
             self._control.setsockopt(zmq.LINGER, 0)
-            self._control.setsockopt(zmq.SUBSCRIBE, CONTROL_PREFIX)
             self._control.connect(self.control_socket_address)
+            self._control.send_multipart([_CONTROL_HELLO, str(os.getpid()).encode('ascii')])
             self._io_loop.add_handler(self._control.getsockopt(zmq.FD),
                                       self._on_control_event, IOLoop.READ)
+            self._io_loop.add_callback(self._on_control_event, None, None)
         # Calls may already be waiting: the descriptor only signals changes.
         self._io_loop.add_callback(handler, None, None)
         logger.debug('worker pid %d serving %s', os.getpid(), self.socket_address)
@@ -428,8 +456,10 @@ class TotoWorker(object):
 
     def _on_control_event(self, fd, events):
         while self._control.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            message = self._control.recv()
-            command = message[len(CONTROL_PREFIX):].decode('ascii', 'replace')
+            message = self._control.recv_multipart()
+            if len(message) != 2 or message[0] != CONTROL_PREFIX:
+                continue
+            command = message[1][:32].decode('ascii', 'replace')
             if command == 'shutdown':
                 logger.info('worker pid %d: shutdown command received', os.getpid())
                 self._io_loop.stop()
@@ -598,38 +628,133 @@ class TotoWorker(object):
 
 
 def send_control_command(command, address):
-    """Publish ``command`` to the workers listening on ``address``.
+    """Send ``command`` to the worker service whose control socket is ``address``.
 
-    Waits up to a second for workers to subscribe, so a command sent right
-    after they started still reaches them.  Returns how many subscriptions
-    were seen.
+    The service passes it on to each of its worker processes.  Returns how
+    many worker processes it reached; raises :exc:`RuntimeError` when no
+    service answers within a few seconds.
     """
     if command not in CONTROL_COMMANDS:
         raise ValueError('unknown command %r: use one of %s'
                          % (command, ', '.join(CONTROL_COMMANDS)))
+    check_socket_path(address, binding=False)
     context = zmq.Context()
-    publisher = context.socket(zmq.XPUB)
-    publisher.setsockopt(zmq.LINGER, 1000)
-    # Pass on every worker's subscription, not just the first of a topic.
-    publisher.setsockopt(zmq.XPUB_VERBOSE, 1)
-    subscribers = 0
+    requester = context.socket(zmq.DEALER)
+    requester.setsockopt(zmq.LINGER, 0)
     try:
-        publisher.bind(address)
-        deadline = time.time() + _CONTROL_SUBSCRIBE_WAIT
+        requester.connect(address)
+        requester.send_multipart([CONTROL_PREFIX, command.encode('ascii')])
+        deadline = time.time() + _CONTROL_ANSWER_WAIT
         while True:
             remaining = deadline - time.time()
-            if remaining <= 0 or not publisher.poll(remaining * 1000):
-                break
-            if publisher.recv().startswith(b'\x01'):
-                subscribers += 1
-                # Workers reconnect every 100 ms: once one has subscribed,
-                # the rest follow shortly.
-                deadline = min(deadline, time.time() + 0.3)
-        publisher.send(CONTROL_PREFIX + command.encode('ascii'))
+            if remaining <= 0 or not requester.poll(remaining * 1000):
+                raise RuntimeError('no worker service answered on %s within %.0f s'
+                                   % (address, _CONTROL_ANSWER_WAIT))
+            answer = requester.recv_multipart()
+            if len(answer) == 2 and answer[0] == _CONTROL_SENT and answer[1].isdigit():
+                return int(answer[1])
     finally:
-        publisher.close()
+        requester.close(0)
         context.term()
-    return subscribers
+
+
+# The service's answer to a command: how many worker processes it reached.
+_CONTROL_SENT = b'sent'
+
+
+class _ServiceControl(object):
+    """The service's end of the control channel, in the service's parent process.
+
+    Worker processes connect and say their pid; ``--command`` senders send
+    a command, which goes to every worker process still running, and get
+    back how many that was.  Anything else that arrives is dropped.
+    """
+
+    def __init__(self, address):
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.ROUTER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        # A worker process that has gone fails the send instead of
+        # swallowing it silently.
+        self._socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self._workers = {}  # pid -> routing id
+        self._pending = []  # (sender, command, when to pass it on at the latest)
+        try:
+            self._claim = bind_private(self._socket, address)
+        except Exception:
+            self.close()
+            raise
+
+    def serve(self, timeout, processes):
+        """Handle what arrives within ``timeout`` s; return the commands passed on."""
+        passed_on = []
+        deadline = time.time() + timeout
+        while True:
+            passed_on.extend(self._pass_on(processes))
+            now = time.time()
+            if passed_on or now >= deadline:
+                return passed_on
+            wait = deadline - now
+            if self._pending:
+                wait = min(wait, max(self._pending[0][2] - now, 0))
+            if self._socket.poll(wait * 1000):
+                while self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    self._on_message(self._socket.recv_multipart())
+
+    def _on_message(self, message):
+        if len(message) != 3:
+            return
+        peer, kind, value = message
+        if kind == _CONTROL_HELLO and value.isdigit():
+            self._workers[int(value)] = peer
+            return
+        if kind != CONTROL_PREFIX:
+            return
+        command = value[:32].decode('ascii', 'replace')
+        if command not in CONTROL_COMMANDS:
+            logger.warning('unknown control command %r', command)
+            return
+        self._pending.append((peer, command, time.time() + _HELLO_WAIT))
+
+    def _pass_on(self, processes):
+        """Send the commands waiting to every worker process; return them.
+
+        A command waits (up to _HELLO_WAIT) until every running worker
+        process has said hello: one just started may not have yet.
+        """
+        if not self._pending:
+            return []
+        alive = set(process.pid for process in processes if process.is_alive())
+        if not alive.issubset(self._workers) and time.time() < self._pending[0][2]:
+            return []
+        passed_on = []
+        for peer, command, _deadline in self._pending:
+            reached = 0
+            for pid, worker in list(self._workers.items()):
+                if pid not in alive:
+                    del self._workers[pid]
+                    continue
+                try:
+                    self._socket.send_multipart(
+                        [worker, CONTROL_PREFIX, command.encode('ascii')], zmq.NOBLOCK)
+                    reached += 1
+                except zmq.ZMQError:
+                    del self._workers[pid]
+            try:
+                self._socket.send_multipart(
+                    [peer, _CONTROL_SENT, str(reached).encode('ascii')], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # the sender has gone
+            logger.info('control command %r: passed on to %d worker process%s', command,
+                        reached, '' if reached == 1 else 'es')
+            passed_on.append(command)
+        self._pending = []
+        return passed_on
+
+    def close(self):
+        self._socket.close(0)
+        self._context.term()
+        remove_if_unchanged(getattr(self, '_claim', None))
 
 
 def run_router(bind_address, socket_address, max_message_size=None, curve_secret_key=None,
@@ -680,7 +805,7 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
             frontend.setsockopt(zmq.CURVE_SECRETKEY, secret)
             frontend.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(secret))
         frontend.bind(bind_address)
-        backend.bind(socket_address)
+        bind_private(backend, socket_address)
         if on_ready is not None:
             on_ready()
         if balanced:
@@ -707,6 +832,18 @@ def _start_authenticator(context, authorized_keys):
         import zmq.auth
         authenticator.configure_curve(domain='*', location=zmq.auth.CURVE_ALLOW_ANY)
     return authenticator
+
+
+def _claim_of(address):
+    """What remove_if_unchanged needs for an ipc:// file another process bound."""
+    path = ipc_path(address)
+    if path is None:
+        return None
+    try:
+        bound = os.lstat(path)
+    except OSError:
+        return None
+    return (path, bound.st_dev, bound.st_ino)
 
 
 def _router_process(report, *args, **kwargs):
@@ -758,8 +895,12 @@ class TotoWorkerService(TotoService):
     def _check_options(self):
         _check_service_options()
 
+    _control = None
+    _shutdown_deadline = None
+
     def prepare(self):
         self._check_options()
+        self._socket_claims = []
         count = process_count()
         if count and options.method_module:
             # Import the methods in the parent so a broken module fails once,
@@ -777,6 +918,7 @@ class TotoWorkerService(TotoService):
                 compression=options.compression_module or None,
                 serialization=options.serialization_module or None)
             self._helper_processes.append(router)
+            self._socket_claims.append(_claim_of(options.worker_socket_address))
         if count == 0:
             logger.info('routing calls from %s to %s', options.worker_bind_address,
                         options.worker_socket_address)
@@ -786,6 +928,28 @@ class TotoWorkerService(TotoService):
         else:
             logger.info('%d worker process%s connecting to %s', count,
                         '' if count == 1 else 'es', options.worker_socket_address)
+
+    def _pause(self, timeout, processes):
+        if self._control is None and options.control_socket_address and process_count():
+            # Bound once the worker processes are forked: they need none of
+            # the parent's ZeroMQ state.
+            self._control = _ServiceControl(options.control_socket_address)
+        if self._control is None:
+            return super(TotoWorkerService, self)._pause(timeout, processes)
+        if 'shutdown' in self._control.serve(timeout, processes):
+            # The worker processes stop on their own; the ones that do not
+            # within _SHUTDOWN_WAIT are stopped with the service.
+            self._stopping = True
+            self._shutdown_deadline = time.time() + _SHUTDOWN_WAIT
+        return (self._shutdown_deadline is not None and
+                time.time() > self._shutdown_deadline)
+
+    def finish(self):
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        for claim in getattr(self, '_socket_claims', ()):
+            remove_if_unchanged(claim)
 
     def main_loop(self):
         worker = TotoWorker(options.method_module, options.worker_socket_address,
@@ -804,9 +968,9 @@ class TotoWorkerService(TotoService):
     def run(self):
         """Send ``--command`` to running workers, or run the service."""
         if options.command:
-            seen = send_control_command(options.command, options.control_socket_address)
-            logger.info('sent %r to %d worker process%s', options.command, seen,
-                        '' if seen == 1 else 'es')
+            reached = send_control_command(options.command, options.control_socket_address)
+            logger.info('sent %r to %d worker process%s', options.command, reached,
+                        '' if reached == 1 else 'es')
             return
         super(TotoWorkerService, self).run()
 

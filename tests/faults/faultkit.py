@@ -487,12 +487,13 @@ class FaultLab(object):
     # -- services -----------------------------------------------------------------------
 
     def zmq_service(self, processes=1, port=None, bind=None, args=(), env=None, wait=True,
-                    probe=None):
+                    probe=None, default_sockets=False):
         """Start a TotoWorkerService on ``127.0.0.1:port`` (a free port by default).
 
         ``bind`` overrides the bind address (``tcp://*:PORT``).  With ``wait``, returns
         once a call is answered; ``probe`` gives the probing connection's keyword
-        arguments (codec, ``curve=(server, public, secret)``).
+        arguments (codec, ``curve=(server, public, secret)``).  The worker and control
+        sockets are files of the lab's own unless ``default_sockets``.
         """
         name = self._name('zmq')
         port = port or free_port()
@@ -500,9 +501,11 @@ class FaultLab(object):
         argv = [sys.executable, SERVICE_SCRIPT, 'zmq',
                 '--method_module=' + METHOD_MODULE,
                 '--processes=%d' % processes,
-                '--worker_bind_address=' + (bind or address),
-                '--worker_socket_address=' + self.ipc(name + '-w'),
-                '--control_socket_address=' + self.ipc(name + '-c')] + list(args)
+                '--worker_bind_address=' + (bind or address)]
+        if not default_sockets:
+            argv += ['--worker_socket_address=' + self.ipc(name + '-w'),
+                     '--control_socket_address=' + self.ipc(name + '-c')]
+        argv += list(args)
         argv += dispatch_args(args)
         service = Service(name, argv, child_env(env), self.path(name + '.log'),
                           self.directory, address, 'zmq')

@@ -5,13 +5,16 @@
 
 ``zmq`` runs ``toto.worker.TotoWorkerService().run()``, ``http`` runs
 ``toto.httpworker.TotoHTTPWorkerService().run()``; every other argument is the
-service's own command line.
+service's own command line.  ``TOTO_TEST_UMASK`` (octal) sets the umask first.
 """
 
+import os
 import sys
 
 
 def main():
+    if os.environ.get('TOTO_TEST_UMASK'):
+        os.umask(int(os.environ['TOTO_TEST_UMASK'], 8))
     kind = sys.argv.pop(1)
     if kind == 'zmq':
         from toto.worker import TotoWorkerService as Service
