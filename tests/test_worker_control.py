@@ -124,4 +124,4 @@ def test_toto_worker_command_with_no_service_says_so_and_fails(services):
     err = err.decode('utf-8', 'replace')
 
     assert command.returncode == 4, err
-    assert err.strip() == 'toto-worker: no worker service answered on %s within 5 s' % address
+    assert err.strip() == 'toto-worker: no worker service answered on %s within 3 s' % address

@@ -130,22 +130,21 @@ class HostCheck(object):
     machine under a name of its own that it points at ``127.0.0.1`` (DNS
     rebinding); the ``Host`` header then carries that name.  Allowed:
     IP addresses, ``localhost`` and names under ``.localhost``, this
-    machine's own names, the bind host, and ``allowed_hosts``, where an entry
+    machine's own names, and ``allowed_hosts``, where an entry
     starting with a dot also allows every name under it and ``*`` allows any
     host.  A request without a ``Host`` (HTTP/1.0) is allowed: browsers
     always send one.
     """
 
-    def __init__(self, allowed_hosts=(), bind_host=None):
+    def __init__(self, allowed_hosts=()):
         entries = set(_host_name(entry) for entry in allowed_hosts if entry.strip())
         self.any_host = '*' in entries
         self._suffixes = tuple(entry for entry in entries if entry.startswith('.'))
         self._names = set(entry for entry in entries if not entry.startswith('.'))
-        if bind_host:
-            self._names.add(_host_name(bind_host))
         self._own_names = None
 
     def allows(self, header):
+        """Tell whether to answer a request whose ``Host`` header is ``header``."""
         if self.any_host or header is None:
             return True
         name = _host_name(_without_port(header))

@@ -1,7 +1,7 @@
 import logging
 import socket
 from types import ModuleType
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 from tornado import web
 from tornado.concurrent import Future
@@ -9,12 +9,17 @@ from tornado.concurrent import Future
 from toto.service import TotoService
 from toto.workerconnection import _Compression, _Serialization
 
-__all__ = ['TotoHTTPWorkerHandler', 'TotoHTTPWorkerService', 'make_application']
+__all__ = ['HostCheck', 'TotoHTTPWorkerHandler', 'TotoHTTPWorkerService', 'make_application']
 
 logger: logging.Logger
 # Request Content-Type -> serializer (None: pickle), when the service has no
 # serialization_module of its own.
 CONTENT_TYPES: Dict[str, Any]
+
+class HostCheck:
+    any_host: bool
+    def __init__(self, allowed_hosts: Iterable[str] = ()) -> None: ...
+    def allows(self, header: Optional[str]) -> bool: ...
 
 class TotoHTTPWorkerHandler(web.RequestHandler):
     method_module: ModuleType
@@ -25,7 +30,10 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
         compression: Any = None,
         serialization: Any = None,
         debug: bool = False,
+        max_message_size: Optional[int] = None,
+        host_check: Optional[HostCheck] = None,
     ) -> None: ...
+    def prepare(self) -> None: ...
     def post(self, *path_args: str) -> Future[None]: ...
     def check_xsrf_cookie(self) -> None: ...
 
@@ -35,6 +43,8 @@ def make_application(
     compression: _Compression = None,
     serialization: _Serialization = None,
     debug: bool = False,
+    max_message_size: Optional[int] = None,
+    allowed_hosts: Optional[Iterable[str]] = None,
 ) -> web.Application: ...
 def server_settings() -> Dict[str, Any]: ...
 

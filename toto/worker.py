@@ -130,7 +130,7 @@ _CONTROL_HELLO = b'worker'
 # How long a command waits for worker processes that have not said hello.
 _HELLO_WAIT = 1.0
 # How long --command waits for the service's answer.
-_CONTROL_ANSWER_WAIT = 5.0
+_CONTROL_ANSWER_WAIT = 3.0
 # How long the service waits for its worker processes to stop after a
 # shutdown command before it stops them itself.
 _SHUTDOWN_WAIT = 10.0
