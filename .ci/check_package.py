@@ -16,7 +16,7 @@
    are not part of the distribution).
 
 The Python 2 <-> 3 tests of the copy use TOTO_PYTHON2 (tox sets it to the
-py27 environment's interpreter) as they do in the other environments.
+py27peer environment's interpreter) as they do in the other environments.
 Exits with the first failing step's status.
 """
 
