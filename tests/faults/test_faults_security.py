@@ -626,9 +626,15 @@ def test_a_hostile_worker_cannot_answer_calls_sent_to_another_worker(lab, fault_
     try:
         connection = lab.connect(hostile.address + ',' + honest.address, timeout=10.0,
                                  serialization=json)
-        # Until both links are up: calls go only to connected workers.
-        wait_until(lambda: zmq_call(connection, 'pid', timeout=1.0) == {'from': 'hostile'},
-                   timeout=10)
+        # Until both links are up (calls go only to connected workers): each has
+        # answered a call.
+        answered_by = set()
+
+        def both_answered():
+            answer = zmq_call(connection, 'pid', timeout=1.0)
+            answered_by.add('hostile' if answer == {'from': 'hostile'} else repr(answer))
+            return len(answered_by) >= 2 and repr(honest.first_answer) in answered_by
+        wait_until(both_answered, timeout=10)
         warm_up = hostile.received
         tally = Tally()
         # The honest worker takes its time, so forged answers arrive first.
