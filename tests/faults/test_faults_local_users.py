@@ -7,6 +7,7 @@ uid/gid 65534 ("nobody"); they need the tests to run as root and are skipped oth
 
 import errno
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -70,22 +71,26 @@ def file_of(address):
     return address[len('ipc://'):]
 
 
+def scratch_folder(prefix, mode):
+    """A new folder with ``mode``, removed when the test ends (a fixture generator)."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(directory, mode)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture
 def runtime_dir():
     """An XDG_RUNTIME_DIR of the test's own, as a login session has."""
-    directory = tempfile.mkdtemp(prefix='toto-xdg-')
-    os.chmod(directory, 0o700)
-    yield directory
-    subprocess.call(['rm', '-rf', directory])
+    for directory in scratch_folder('toto-xdg-', 0o700):
+        yield directory
 
 
 @pytest.fixture
 def sticky_dir():
     """A folder every user may create files in, like /tmp."""
-    directory = tempfile.mkdtemp(prefix='toto-sticky-')
-    os.chmod(directory, 0o1777)
-    yield directory
-    subprocess.call(['rm', '-rf', directory])
+    for directory in scratch_folder('toto-sticky-', 0o1777):
+        yield directory
 
 
 @pytest.mark.timeout(40)
