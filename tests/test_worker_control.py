@@ -125,3 +125,32 @@ def test_toto_worker_command_with_no_service_says_so_and_fails(services):
 
     assert command.returncode == 4, err
     assert err.strip() == 'toto-worker: no worker service answered on %s within 3 s' % address
+
+
+@pytest.mark.timeout(40)
+def test_each_process_start_stop_and_restart_is_one_log_line_with_the_reason(services):
+    service = services.start(processes=2)
+    connection = services.connect(service.address)
+    killed = sorted(pids_answering(connection, 2, logs=services.logs))[0]
+
+    os.kill(killed, signal.SIGKILL)
+    restart = wait_until(lambda: re.search(
+        r'(TotoWorkerService-\d) process \(pid %d\) was killed by SIGKILL: starting it '
+        r'again.*?\1 process started again \(pid (\d+)\)' % killed, service.output(), re.S),
+        10, message=service.describe())
+    name, new_pid = restart.group(1), int(restart.group(2))
+    pids = pids_answering(connection, 2, logs=services.logs)
+    assert new_pid in pids and killed not in pids
+    result = services.command(['--command=shutdown',
+                               '--control_socket_address=' + service.control_address])
+    assert result.returncode == 0, result.output
+    assert service.wait_exit() == 0, service.describe()
+
+    log = service.output()
+    for pid in pids:
+        assert len(re.findall(r'TotoWorkerService-\d process \(pid %d\) exited: the service '
+                              r'is stopping' % pid, log)) == 1, log
+    assert log.count('%s process started with the service' % name) == 1
+    router = re.search(r'toto-router process started \(pid (\d+)\)', log)
+    assert router, log
+    assert 'toto-router process (pid %s) stopped with the service' % router.group(1) in log

@@ -271,6 +271,8 @@ class TotoService(object):
         self.prepare()
         processes = [self._start_process(service_id) for service_id in range(count)]
         helpers = list(self._helper_processes)
+        for helper in helpers:
+            logger.info('%s process started (pid %d)', helper.name, helper.pid)
         pid_indexes = range(1, count + len(helpers) + 1)
         if daemonized:
             for index, process in zip(pid_indexes, processes + helpers):
@@ -288,22 +290,26 @@ class TotoService(object):
         except (SystemExit, KeyboardInterrupt):
             pass
         finally:
-            for process in processes + helpers:
-                if process.is_alive():
-                    process.terminate()
+            stopping = [process for process in processes + helpers if process.is_alive()]
+            for process in stopping:
+                process.terminate()
             for process in processes + helpers:
                 process.join(_STOP_WAIT)
+            for process in stopping:
+                logger.info('%s process (pid %d) stopped with the service', process.name,
+                            process.pid)
             signal.signal(signal.SIGTERM, previous)
             self.finish()
             if daemonized:
                 for index in [0] + list(pid_indexes):
                     _remove(pid_path(index))
 
-    def _start_process(self, service_id):
+    def _start_process(self, service_id, reason='with the service'):
         process = multiprocessing.Process(target=self._service_process, args=(service_id,),
                                           name='%s-%d' % (type(self).__name__, service_id))
         process.daemon = True
         process.start()
+        logger.info('%s process started %s (pid %d)', process.name, reason, process.pid)
         return process
 
     def _supervise(self, processes, daemonized):
@@ -316,28 +322,37 @@ class TotoService(object):
         """
         crashes = dict((service_id, []) for service_id in range(len(processes)))
         running = set(range(len(processes)))
+        helpers = list(self._helper_processes)
         while running:
             if self._pause(_SUPERVISE_INTERVAL, [processes[i] for i in sorted(running)]):
                 return
+            for helper in [helper for helper in helpers if not helper.is_alive()]:
+                # Not started again: a router holds the clients' connections
+                # and calls, which a new one would not have.
+                logger.error('%s process (pid %d) %s: the service takes no calls without it',
+                             helper.name, helper.pid, _exit_reason(helper.exitcode))
+                helpers.remove(helper)
             for service_id in sorted(running):
                 process = processes[service_id]
                 if process.is_alive():
                     continue
+                ended = '%s process (pid %d) %s' % (process.name, process.pid,
+                                                    _exit_reason(process.exitcode))
                 if process.exitcode == 0 or self._stopping:
+                    logger.info('%s%s', ended, ': the service is stopping'
+                                if self._stopping else '')
                     running.discard(service_id)
                     continue
                 now = time.time()
                 recent = [t for t in crashes[service_id] if now - t < _RESPAWN_WINDOW]
                 crashes[service_id] = recent + [now]
                 if len(recent) + 1 >= _RESPAWN_LIMIT:
-                    logger.error('%s process %d ended with status %s %d times in %d s: '
-                                 'leaving it down', type(self).__name__, service_id,
-                                 process.exitcode, _RESPAWN_LIMIT, _RESPAWN_WINDOW)
+                    logger.error('%s, %d times in %d s: leaving it down', ended,
+                                 _RESPAWN_LIMIT, _RESPAWN_WINDOW)
                     running.discard(service_id)
                     continue
-                logger.warning('%s process %d ended with status %s: starting it again',
-                               type(self).__name__, service_id, process.exitcode)
-                processes[service_id] = self._start_process(service_id)
+                logger.warning('%s: starting it again', ended)
+                processes[service_id] = self._start_process(service_id, 'again')
                 if daemonized:
                     _write_pid(pid_path(service_id + 1), processes[service_id].pid)
 
@@ -363,6 +378,23 @@ class TotoService(object):
             self.main_loop()
         except (SystemExit, KeyboardInterrupt):
             pass
+
+
+def _exit_reason(exitcode):
+    """How a process ended, from its multiprocessing exit code."""
+    if exitcode is None:
+        return 'is still running'
+    if exitcode == 0:
+        return 'exited'
+    if exitcode > 0:
+        return 'exited with status %d' % exitcode
+    try:
+        name = signal.Signals(-exitcode).name
+    except (AttributeError, ValueError):  # Python 2 has no signal.Signals
+        name = dict((getattr(signal, n), n) for n in dir(signal)
+                    if n.startswith('SIG') and not n.startswith('SIG_')).get(
+                        -exitcode, 'signal %d' % -exitcode)
+    return 'was killed by %s' % name
 
 
 def _raise_system_exit(signum, frame):
