@@ -188,14 +188,28 @@ def bind_private(socket, address):
     # user can neither call the workers nor pose as one.
     with _private_umask():
         socket.bind(address)
-    bound = os.lstat(path)
-    if bound.st_uid != os.getuid() or not stat.S_ISSOCK(bound.st_mode):
-        raise ValueError('%s changed hands while the service bound it' % path)
+    # The same checks once more: the file must now be this user's socket.
+    check_socket_path(address, binding=False)
+    return claim_of(address)
+
+
+def claim_of(address):
+    """What :func:`remove_if_unchanged` needs for the ``ipc://`` file at ``address``.
+
+    None for other transports, or when there is no file.
+    """
+    path = ipc_path(address)
+    if path is None:
+        return None
+    try:
+        bound = os.lstat(path)
+    except OSError:
+        return None
     return (path, bound.st_dev, bound.st_ino)
 
 
 def remove_if_unchanged(claim):
-    """Remove a socket file :func:`bind_private` made, unless it was replaced since."""
+    """Remove a socket file, unless it was replaced since :func:`claim_of` saw it."""
     if claim is None:
         return
     path, device, inode = claim

@@ -53,9 +53,9 @@ from tornado.options import options
 
 from toto import _dispatch
 from toto._codec import MessageCodec
-from toto._security import (bind_private, check_socket_path, default_socket_directory,
-                            ipc_path, load_curve_key, remove_if_unchanged,
-                            warn_once_if_exposed, zmq_bind_host)
+from toto._security import (bind_private, check_socket_path, claim_of,
+                            default_socket_directory, load_curve_key,
+                            remove_if_unchanged, warn_once_if_exposed, zmq_bind_host)
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.options import safe_define
 from toto.service import TotoService, pid_path, process_count
@@ -834,18 +834,6 @@ def _start_authenticator(context, authorized_keys):
     return authenticator
 
 
-def _claim_of(address):
-    """What remove_if_unchanged needs for an ipc:// file another process bound."""
-    path = ipc_path(address)
-    if path is None:
-        return None
-    try:
-        bound = os.lstat(path)
-    except OSError:
-        return None
-    return (path, bound.st_dev, bound.st_ino)
-
-
 def _router_process(report, *args, **kwargs):
     import signal
     # Stopping the router is the parent's business: SIGTERM ends it at once.
@@ -918,7 +906,7 @@ class TotoWorkerService(TotoService):
                 compression=options.compression_module or None,
                 serialization=options.serialization_module or None)
             self._helper_processes.append(router)
-            self._socket_claims.append(_claim_of(options.worker_socket_address))
+            self._socket_claims.append(claim_of(options.worker_socket_address))
         if count == 0:
             logger.info('routing calls from %s to %s', options.worker_bind_address,
                         options.worker_socket_address)
