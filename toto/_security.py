@@ -86,6 +86,13 @@ def warn_once_if_exposed(what, host, serialization, protected, advice=None):
                    ', or ' + advice if advice else '')
 
 
+def shortened(text, limit=80):
+    """``text``, cut to ``limit`` characters: peers choose it, and logs and answers quote it."""
+    if len(text) <= limit:
+        return text
+    return '%s... (%d characters)' % (text[:limit], len(text))
+
+
 def default_socket_directory():
     """The folder of the default ``ipc://`` addresses: private to this user.
 

@@ -42,7 +42,7 @@ from tornado.netutil import bind_sockets
 from tornado.options import options
 
 from toto._codec import MessageCodec, load_module
-from toto._security import warn_once_if_exposed
+from toto._security import shortened, warn_once_if_exposed
 from toto.exceptions import ERROR_SERVER
 from toto.options import safe_define
 from toto.service import TotoService
@@ -241,7 +241,7 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
         self._refusal = None
         if media_type in _BROWSER_TYPES:
             self._refusal = (415, 'a worker call needs the Content-Type of its serializer, '
-                                  'not %r' % media_type[:80])
+                                  'not %s' % shortened(repr(media_type)))
         if serialization is not None:
             self._codec = _codec(compression, serialization, max_message_size)
             self._mime = _answer_type(serialization)
@@ -252,8 +252,8 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
             self._codec = _codec(compression, None, max_message_size)
             self._mime = _answer_type(None)
             if self._refusal is None:
-                self._refusal = (415, 'unknown Content-Type %r: use one of %s' % (
-                    media_type[:80], ', '.join(sorted(CONTENT_TYPES))))
+                self._refusal = (415, 'unknown Content-Type %s: use one of %s' % (
+                    shortened(repr(media_type)), ', '.join(sorted(CONTENT_TYPES))))
 
     def prepare(self):
         headers = self.request.headers
@@ -262,8 +262,8 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
             refusal = (403, 'requests from web pages (with an Origin header) are refused')
         elif self._host_check is not None and not self._host_check.allows(
                 headers.get('Host')):
-            refusal = (403, 'Host %r is not one this worker serves (see '
-                            '--http_worker_allowed_hosts)' % headers.get('Host', '')[:80])
+            refusal = (403, 'Host %s is not one this worker serves (see '
+                            '--http_worker_allowed_hosts)' % shortened(repr(headers.get('Host'))))
         elif self.request.method == 'POST':
             refusal = self._refusal
         if refusal is not None:

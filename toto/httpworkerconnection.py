@@ -36,6 +36,7 @@ from tornado.ioloop import IOLoop
 from tornado.options import options
 
 from toto._codec import MessageCodec
+from toto._security import shortened
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.workerconnection import (WorkerConnection, check_method, check_timeout,
                                    parse_addresses, pop_await)
@@ -84,10 +85,8 @@ def _redirect_text(url, code, response):
     location = ''
     if response is not None:
         location = response.headers.get('Location', '')
-    if len(location) > 200:
-        location = location[:200] + '...'
-    return 'the worker at %s answered %d (a redirect to %r); a redirect is not an answer' % (
-        url, code, location)
+    return 'the worker at %s answered %d (a redirect to %s); a redirect is not an answer' % (
+        url, code, shortened(repr(location), 200))
 
 
 def _error_result(error):

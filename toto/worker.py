@@ -55,7 +55,8 @@ from toto import _dispatch
 from toto._codec import MessageCodec
 from toto._security import (bind_private, check_socket_path, claim_of,
                             default_socket_directory, load_curve_key,
-                            remove_if_unchanged, warn_once_if_exposed, zmq_bind_host)
+                            remove_if_unchanged, shortened, warn_once_if_exposed,
+                            zmq_bind_host)
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.options import safe_define
 from toto.service import TotoService, pid_path, process_count
@@ -250,10 +251,10 @@ def find_method(method_module, name):
     """
     if not isinstance(name, six.string_types) or not name:
         raise AttributeError('method name must be a non-empty string, not %s'
-                             % _shortened(repr(name)))
+                             % shortened(repr(name)))
     if len(name) > _MAX_METHOD_NAME or not all(_is_method_part(part)
                                                for part in name.split('.')):
-        raise AttributeError('%s is not a method name' % _shortened(repr(name)))
+        raise AttributeError('%s is not a method name' % shortened(repr(name)))
     package = method_module.__name__
     target = method_module
     for part in name.split('.'):
@@ -277,13 +278,6 @@ def _is_method_part(part):
     # ASCII identifiers only: what every Python can import, and nothing a
     # path or the import system reads specially ('/', NUL, '..').
     return _IDENTIFIER.match(part) is not None
-
-
-def _shortened(text, limit=80):
-    """``text``, cut to ``limit`` characters for a log line or an error answer."""
-    if len(text) <= limit:
-        return text
-    return '%s... (%d characters)' % (text[:limit], len(text))
 
 
 def _import_submodule(package, part, lookup_error):
