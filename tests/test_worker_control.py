@@ -32,7 +32,7 @@ def test_shutdown_command_makes_the_service_exit(services):
 
     assert result.returncode == 0, result.output
     assert service.wait_exit() == 0, service.describe()
-    assert service.output().count('shutdown command received') == 2
+    assert service.output().count('stopping (a shutdown command)') == 1, service.describe()
     wait_until(lambda: not group_running(service.pid), 10,
                message='a process of the service (its router?) outlived it')
 
@@ -153,4 +153,5 @@ def test_each_process_start_stop_and_restart_is_one_log_line_with_the_reason(ser
     assert log.count('%s process started with the service' % name) == 1
     router = re.search(r'toto-router process started \(pid (\d+)\)', log)
     assert router, log
-    assert 'toto-router process (pid %s) stopped with the service' % router.group(1) in log
+    assert 'toto-router process (pid %s) exited: the service is stopping' % router.group(
+        1) in log

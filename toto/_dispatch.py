@@ -30,12 +30,30 @@ asynchronous method's work), and once a second.  The router stops sending
 to a worker it has not heard from for three seconds, and forgets it after
 a minute; the calls that worker held time out or are retried by their
 clients, as with any lost answer.
+
+A worker that is leaving (a reload, a shutdown) says it accepts 0 calls;
+the router then sends it no more and answers ``[RELEASED]``, one frame.
+Every call the router sent that worker was sent before that frame, so once
+the worker has it and has answered what it holds, it can go without losing
+a call.
+
+Draining, for a stop or a restart: the router sends every client it knows
+an answer under the message id :data:`DRAINING_ID`, which no call uses
+(clients of the original package drop it as an answer to a call they do
+not know).  This package's clients send no more calls on that connection
+and answer with a call of the same id and an empty payload; everything they
+sent before it was read before it.  The router goes on serving calls, and
+returns from :meth:`LoadBalancer.run` once every client it told has
+answered (or stayed silent for :data:`DRAIN_QUIET` seconds) and every call
+it took has finished.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import collections
+import json
 import logging
+import os
 import struct
 import time
 
@@ -65,6 +83,27 @@ MAX_HELD_CALLS = 100000
 
 #: A saturated router or worker process says so at most this often, in seconds.
 SATURATION_LOG_INTERVAL = 60.0
+
+#: The first frame of a command to the router on its control socket; the
+#: router answers a ``status`` command with ``[STATUS, JSON document]``.
+CONTROL_PREFIX = b'command'
+STATUS = b'status'
+#: The router's first message on its control socket, with its pid.
+ROUTER_HELLO = b'router'
+
+#: The message id of the router's "draining" notice and of a client's
+#: answer to it: not a uuid, so no call has it.
+DRAINING_ID = b'toto:draining'
+#: The router's one-frame message to a worker that said it accepts no more
+#: calls: nothing more will come.
+RELEASED = b'released'
+#: A draining router waits this long for a told client that neither answers
+#: the notice nor sends calls (a client of the original package, or one that
+#: has gone) before it stops waiting for it.
+DRAIN_QUIET = 1.0
+#: A client the router has not heard from for this long is not told about
+#: a drain (its connection is most likely gone).
+CLIENT_MEMORY = 600.0
 
 _STATE = struct.Struct('>BQH')
 _STATE_SIZE = _STATE.size
@@ -158,7 +197,7 @@ class LoadBalancer(object):
     """
 
     def __init__(self, frontend, backend, max_message_size=None, saturation_warning_after=5.0,
-                 codec=None):
+                 codec=None, control=None):
         # Encodes the error answer to a call with a message id but not a
         # call's frames (as the workers of the queue protocol answer it).
         self.codec = codec
@@ -177,10 +216,36 @@ class LoadBalancer(object):
         self._saturation = SaturationLog(saturation_warning_after, 'router')
         self._queueing = False
         self._warned_no_workers = False
+        self.started = time.time()
+        # A DEALER to the service's control socket, or None: commands come
+        # in there (status, drain) and status documents go out.
+        self.control = control
+        # Clients by identity, and when each last sent a call: the ones to
+        # tell when the router drains.
+        self.clients = {}
+        self.draining = False
+        # Draining: when each client was last told, and the ones that answered.
+        self._told = {}
+        self._acked = set()
+        # Client connections open now, counted from the frontend's monitor.
+        self.connections = 0
+        self._monitor = frontend.get_monitor_socket(
+            int(zmq.EVENT_ACCEPTED) | int(zmq.EVENT_DISCONNECTED))
 
     def run(self):
+        """Route calls until the router has drained (see :meth:`drain`)."""
+        try:
+            self._run()
+        finally:
+            self.frontend.disable_monitor()
+            self._monitor.close(0)
+
+    def _run(self):
         poller = zmq.Poller()
         poller.register(self.backend, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        if self.control is not None:
+            poller.register(self.control, zmq.POLLIN)
         reading_clients = False
         next_check = time.time() + HEARTBEAT_INTERVAL
         moved = 0
@@ -195,15 +260,108 @@ class LoadBalancer(object):
             if not moved:
                 # Wait only once a pass found nothing to move: while busy,
                 # trying both sockets again costs less than a poll.
-                poller.poll(HEARTBEAT_INTERVAL * 1000)
+                ready = dict(poller.poll((DRAIN_QUIET / 10 if self.draining
+                                          else HEARTBEAT_INTERVAL) * 1000))
+                if self._monitor in ready:
+                    self._read_monitor()
+                if self.control is not None and self.control in ready:
+                    self._read_control()
             moved = self._read_workers()
             if reading_clients:
                 moved += self._read_clients()
             self._watch_saturation()
             now = time.time()
             if now >= next_check:
+                # While busy the loop polls nothing: look at these here.
+                self._read_monitor()
+                if self.control is not None:
+                    self._read_control()
                 self._check_workers(now)
                 next_check = now + HEARTBEAT_INTERVAL
+            if self.draining and self._drained(now):
+                logger.info('router: drained: every call answered, %d clients told',
+                            len(self._told))
+                return
+
+    # -- control, status and draining ---------------------------------------
+
+    def status(self):
+        """What the router is doing now, as a dict of plain values."""
+        unfinished = [worker.sent - worker.finished for worker in self.workers.values()]
+        return {'pid': os.getpid(), 'uptime': time.time() - self.started,
+                'calls_queued': len(self.held), 'calls_in_workers': sum(unfinished),
+                'clients_connected': self.connections, 'workers': len(self.workers),
+                'workers_ready': len(self._live),
+                'workers_busy': sum(1 for count in unfinished if count > 0),
+                'answered': self.answered, 'refused': self.refused,
+                'draining': self.draining}
+
+    def drain(self):
+        """Tell the clients to send no more calls, and end once all are answered."""
+        if self.draining:
+            return
+        self.draining = True
+        now = time.time()
+        for client, last_call in list(self.clients.items()):
+            if now - last_call < CLIENT_MEMORY:
+                self._tell_draining(client, now)
+        logger.info('router: draining: %d clients told to send no more calls, %d calls '
+                    'to answer', len(self._told), len(self.held) + sum(
+                        worker.sent - worker.finished for worker in self.workers.values()))
+
+    def _tell_draining(self, client, now):
+        if client in self._acked:
+            return
+        told = self._told.get(client)
+        if told is not None and now - told < DRAIN_QUIET:
+            return
+        self._told[client] = now
+        send_frames(self.frontend, [client, b'', DRAINING_ID, b''])
+
+    def _drained(self, now):
+        if self.held:
+            return False
+        # Silent workers too: one busy in a long call still owes its answer.
+        for worker in self.workers.values():
+            if worker.sent != worker.finished:
+                return False
+        clients = self.clients
+        for client, told in self._told.items():
+            if client not in self._acked and \
+                    now - max(told, clients.get(client, 0)) < DRAIN_QUIET:
+                return False
+        return True
+
+    def _read_control(self):
+        control = self.control
+        while True:
+            try:
+                message = control.recv_multipart(_NOBLOCK)
+            except zmq.Again:
+                return
+            if len(message) != 2 or message[0] != CONTROL_PREFIX:
+                continue
+            if message[1] == STATUS:
+                document = json.dumps(self.status()).encode('utf-8')
+                try:
+                    control.send_multipart([STATUS, document], _NOBLOCK)
+                except zmq.Again:
+                    pass  # the service is not there to ask
+            elif message[1] == b'drain':
+                self.drain()
+
+    def _read_monitor(self):
+        monitor = self._monitor
+        while True:
+            try:
+                event = monitor.recv_multipart(_NOBLOCK)
+            except zmq.Again:
+                return
+            kind = struct.unpack('=H', event[0][:2])[0]
+            if kind == zmq.EVENT_ACCEPTED:
+                self.connections += 1
+            elif kind == zmq.EVENT_DISCONNECTED and self.connections:
+                self.connections -= 1
 
     def _watch_saturation(self):
         # Calls held without a break mean every worker has been busy.
@@ -222,6 +380,9 @@ class LoadBalancer(object):
         """Take in the clients' calls; return how many messages were read."""
         frontend = self.frontend
         held = self.held
+        clients = self.clients
+        draining = self.draining
+        now = time.time()
         count = 0
         while len(held) < MAX_HELD_CALLS:
             try:
@@ -232,6 +393,9 @@ class LoadBalancer(object):
             call = self._check_call(frames)
             if call is None:
                 continue
+            clients[call[0]] = now
+            if draining:
+                self._tell_draining(call[0], now)
             if held or not self._dispatch(call):
                 held.append(call)
         return count
@@ -243,6 +407,12 @@ class LoadBalancer(object):
         if len(frames) != 4:
             self._answer_malformed(frames)
             return self._refuse('a call of %d frames' % (len(frames) - 2))
+        if frames[2] == DRAINING_ID:
+            # A client read the notice: nothing more comes from it.
+            if self.draining:
+                self._acked.add(frames[0])
+                self.clients[frames[0]] = time.time()
+            return None
         size = len(frames[2]) + len(frames[3])
         if self.max_message_size is not None and size > self.max_message_size:
             return self._refuse('a call of %d bytes (the limit is %d)'
@@ -347,6 +517,9 @@ class LoadBalancer(object):
                 self._revive(worker, now)
             worker.last_seen = now
             worker.window = window
+            if not window:
+                # A worker on its way out: it gets no more calls, and is told.
+                self._release(worker)
             if finished != worker.finished:
                 self._ticks += 1
                 worker.progress = self._ticks
@@ -358,6 +531,13 @@ class LoadBalancer(object):
         if count and self.held:
             self._send_held()
         return count
+
+    def _release(self, worker):
+        try:
+            self.backend.send(worker.identity, _SNDMORE)
+            self.backend.send(RELEASED)
+        except zmq.ZMQError:
+            pass  # gone already
 
     def _refuse_worker_message(self, frames):
         self.refused += 1
@@ -385,6 +565,10 @@ class LoadBalancer(object):
             self._live.remove(worker)
 
     def _check_workers(self, now):
+        clients = self.clients
+        for client in [client for client, last_call in clients.items()
+                       if now - last_call > CLIENT_MEMORY and client not in self._told]:
+            del clients[client]
         for worker in list(self.workers.values()):
             silent = now - worker.last_seen
             if silent > WORKER_FORGET_AFTER:

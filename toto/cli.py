@@ -42,7 +42,8 @@ usage: toto-worker [--transport=zmq|http] --method_module=MODULE [OPTIONS]
 Run a worker service for the methods under --method_module: over ZeroMQ (a
 router and --processes worker processes) or, with --transport=http, as HTTP
 worker processes. --start, --stop and --restart run it as a daemon;
---command=status|shutdown talks to a running ZeroMQ service.
+--command=status|shutdown|reload talks to a running ZeroMQ service:
+status prints a table of its processes (--json: a JSON document).
 """
 
 _INVOKE_USAGE = """\
@@ -58,6 +59,8 @@ def define_worker_options():
     """Define the options only ``toto-worker`` has."""
     safe_define('transport', default='zmq', type=str, group='toto-worker',
                 metavar='zmq|http', help='Serve over ZeroMQ or HTTP')
+    safe_define('json', default=False, type=bool, group='toto-worker',
+                help='With --command=status: print the status as JSON')
 
 
 def _wants_help(argv):
@@ -102,7 +105,10 @@ def worker_main(argv=None):
         return EXIT_USAGE
     if options.command:
         try:
-            service.run()
+            if options.command == 'status':
+                _print_status(options.control_socket_address)
+            else:
+                service.run()
         except (RuntimeError, ValueError) as error:
             # No service on that control address, or one another user holds.
             print('toto-worker: %s' % error, file=sys.stderr)
@@ -115,6 +121,62 @@ def worker_main(argv=None):
         return EXIT_USAGE
     service.run()
     return EXIT_OK
+
+
+def _print_status(control_address):
+    from toto.worker import service_status
+
+    status = service_status(control_address)
+    if options.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        print(status_table(status))
+
+
+def _duration(seconds):
+    seconds = int(seconds or 0)
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    if days:
+        return '%dd%02dh' % (days, hours)
+    if hours:
+        return '%dh%02dm' % (hours, minutes)
+    if minutes:
+        return '%dm%02ds' % (minutes, seconds)
+    return '%ds' % seconds
+
+
+def status_table(status):
+    """The text ``toto-worker --command=status`` prints for a status document."""
+    service = status.get('service') or {}
+    router = status.get('router')
+    lines = ['service  pid %s  %s  up %s  %s worker process(es)  dispatch %s' % (
+        service.get('pid'), service.get('state'), _duration(service.get('uptime')),
+        service.get('processes'), service.get('dispatch'))]
+    if router:
+        lines.append('router   pid %s  %s  up %s  calls queued %s  clients connected %s  '
+                     'answered %s  workers busy %s of %s' % (
+                         router.get('pid'), 'draining' if router.get('draining') else
+                         'routing', _duration(router.get('uptime')), router.get('calls_queued'),
+                         router.get('clients_connected'), router.get('answered'),
+                         router.get('workers_busy'), router.get('workers')))
+    elif service.get('address'):
+        lines.append('router   did not answer')
+    else:
+        lines.append('router   none (worker processes only)')
+    header = ('PID', 'STATE', 'ANSWERED', 'ERRORS', 'IN HAND', 'UPTIME', 'LAST METHOD')
+    rows = [header]
+    for worker in status.get('workers') or []:
+        rows.append((str(worker.get('pid')), worker.get('state', ''),
+                     str(worker.get('answered', '')), str(worker.get('errors', '')),
+                     str(worker.get('in_hand', '')),
+                     _duration(worker['uptime']) if 'uptime' in worker else '',
+                     worker.get('last_method') or '-'))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    for row in rows:
+        lines.append('  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return '\n'.join(lines)
 
 
 def _json_default(value):

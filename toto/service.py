@@ -60,6 +60,11 @@ safe_define('nodaemon', default=False, type=bool, group=_OPTION_GROUP,
             help='Run in the foreground even if a conf file sets daemon')
 safe_define('debug', default=False, type=bool, group=_OPTION_GROUP,
             help='Debug mode: log full tracebacks for errors')
+safe_define('shutdown_timeout', default=30.0, type=float, group=_OPTION_GROUP,
+            metavar='SECONDS',
+            help='How long a graceful stop (SIGTERM, --stop, a shutdown command) may '
+                 'take to answer the calls already taken before what is left is '
+                 'stopped; a second SIGTERM stops at once')
 
 _DAEMON_COMMANDS = ('start', 'stop', 'restart')
 # How long "stop" waits for stopped processes to exit before it gives up.
@@ -206,24 +211,29 @@ class TotoService(object):
             logger.warning('%s is not running: no pidfile matches %s',
                            type(self).__name__, pid_path('N'))
             return False
-        stopped = []
+        pids = dict((path, _read_pid(path)) for path in pidfiles)
+        main_pid = pids.get(pid_path(0))
+        if main_pid is not None and _alive(main_pid):
+            # The main process stops its own processes, gracefully when it
+            # can: give it --shutdown_timeout and a little more.
+            self._signal(main_pid)
+            _wait_for_exit([main_pid], options.shutdown_timeout + _STOP_WAIT)
+        # What is still running (all of it, when the main process had died).
+        left = [pid for pid in pids.values() if pid is not None and _alive(pid)]
+        for pid in left:
+            self._signal(pid)
         for path in pidfiles:
-            pid = _read_pid(path)
-            if pid is not None and _alive(pid):
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except OSError as error:
-                    if error.errno != errno.ESRCH:
-                        raise
-                stopped.append(pid)
-                logger.info('stopped %s process %d', type(self).__name__, pid)
             _remove(path)
-        deadline = time.time() + _STOP_WAIT
-        while stopped and time.time() < deadline:
-            stopped = [pid for pid in stopped if _alive(pid)]
-            if stopped:
-                time.sleep(0.05)
+        _wait_for_exit(left, _STOP_WAIT)
         return True
+
+    def _signal(self, pid):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError as error:
+            if error.errno != errno.ESRCH:
+                raise
+        logger.info('stopping %s process %d', type(self).__name__, pid)
 
     def _start_daemon(self):
         running = [path for path in _existing_pidfiles()
@@ -268,8 +278,13 @@ class TotoService(object):
         # long as the service: they are waited for when there are no service
         # processes and stopped with the service.
         self._helper_processes = []
+        self._retiring = []
+        self._daemonized = daemonized
+        self._started = time.time()
         self.prepare()
         processes = [self._start_process(service_id) for service_id in range(count)]
+        # The list the supervisor watches: subclasses may put new processes in.
+        self._processes = processes
         helpers = list(self._helper_processes)
         for helper in helpers:
             logger.info('%s process started (pid %d)', helper.name, helper.pid)
@@ -279,7 +294,7 @@ class TotoService(object):
                 _write_pid(pid_path(index), process.pid)
         logger.info('started %d %s process%s', count, type(self).__name__,
                     '' if count == 1 else 'es')
-        previous = signal.signal(signal.SIGTERM, _raise_system_exit)
+        previous = signal.signal(signal.SIGTERM, self._on_stop_signal)
         try:
             if processes:
                 self._supervise(processes, daemonized)
@@ -329,8 +344,13 @@ class TotoService(object):
             for helper in [helper for helper in helpers if not helper.is_alive()]:
                 # Not started again: a router holds the clients' connections
                 # and calls, which a new one would not have.
-                logger.error('%s process (pid %d) %s: the service takes no calls without it',
-                             helper.name, helper.pid, _exit_reason(helper.exitcode))
+                if self._stopping:
+                    logger.info('%s process (pid %d) %s: the service is stopping',
+                                helper.name, helper.pid, _exit_reason(helper.exitcode))
+                else:
+                    logger.error('%s process (pid %d) %s: the service takes no calls '
+                                 'without it', helper.name, helper.pid,
+                                 _exit_reason(helper.exitcode))
                 helpers.remove(helper)
             for service_id in sorted(running):
                 process = processes[service_id]
@@ -358,6 +378,20 @@ class TotoService(object):
 
     #: Set once the service is on its way out: ended processes stay ended.
     _stopping = False
+    #: Processes on their way out that the supervisor no longer watches.
+    _retiring = ()
+
+    def _on_stop_signal(self, signum, frame):
+        if not self._stops_gracefully('SIGTERM'):
+            raise SystemExit(0)
+
+    def _stops_gracefully(self, reason):
+        """Begin a graceful stop for ``reason``; False to stop at once.
+
+        The default stops at once.  A subclass that returns True ends the
+        service itself, from :meth:`_pause`.
+        """
+        return False
 
     def _pause(self, timeout, processes):
         """Wait up to ``timeout`` seconds, or until the first of ``processes`` ends.
@@ -395,6 +429,14 @@ def _exit_reason(exitcode):
                     if n.startswith('SIG') and not n.startswith('SIG_')).get(
                         -exitcode, 'signal %d' % -exitcode)
     return 'was killed by %s' % name
+
+
+def _wait_for_exit(pids, timeout):
+    deadline = time.time() + timeout
+    while pids and time.time() < deadline:
+        pids = [pid for pid in pids if _alive(pid)]
+        if pids:
+            time.sleep(0.05)
 
 
 def _raise_system_exit(signum, frame):

@@ -40,7 +40,9 @@ import inspect
 import logging
 import multiprocessing
 import os
+import json
 import re
+import sys
 import time
 import types
 
@@ -59,7 +61,7 @@ from toto._security import (bind_private, check_socket_path, claim_of,
                             zmq_bind_host)
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.options import safe_define
-from toto.service import TotoService, pid_path, process_count
+from toto.service import TotoService, _exit_reason, _write_pid, pid_path, process_count
 
 try:
     from inspect import isawaitable as _isawaitable
@@ -125,20 +127,24 @@ safe_define('serialization_module', type=str, group=_OPTION_GROUP, metavar='MODU
             help='Module with dumps()/loads() for messages, e.g. json (default: '
                  'pickle protocol 2); must match the clients')
 
-CONTROL_PREFIX = b'command'
+CONTROL_PREFIX = _dispatch.CONTROL_PREFIX
 # The first message of a worker process on the control channel: its pid.
 _CONTROL_HELLO = b'worker'
 # How long a command waits for worker processes that have not said hello.
 _HELLO_WAIT = 1.0
 # How long --command waits for the service's answer.
 _CONTROL_ANSWER_WAIT = 3.0
-# How long the service waits for its worker processes to stop after a
-# shutdown command before it stops them itself.
-_SHUTDOWN_WAIT = 10.0
+# How long the service waits for its processes' answers to a status command.
+_STATUS_WAIT = 1.5
+# How long a worker process that left gracefully waits for its last answers
+# to leave.
+_LEAVING_LINGER = 5.0
+# How long a reload waits for a new worker process to say hello.
+_RELOAD_START_WAIT = 10.0
 #: ``balanced``: the router sends a call only to a worker with room for it;
 #: ``queue``: the original protocol (a queue device and ``REP`` workers).
 DISPATCH_MODES = ('balanced', 'queue')
-CONTROL_COMMANDS = ('status', 'shutdown')
+CONTROL_COMMANDS = ('status', 'shutdown', 'reload')
 # The window travels in 16 bits of the worker's state frame.
 _MAX_METHOD_CONCURRENCY = 0xFFFF
 
@@ -193,6 +199,8 @@ def _check_service_options():
         check_socket_path(options.control_socket_address, binding=True)
 
 
+# How long a drained router waits for its last answers to leave.
+_DRAINED_LINGER = 5.0
 # How long the service waits for its router process to bind.
 _ROUTER_START_WAIT = 10.0
 # Plain ints: pyzmq's enum flags make every use cost more on the busy path.
@@ -368,6 +376,11 @@ class TotoWorker(object):
         self.max_message_size = max_message_size
         self.db_connection = None
         self.calls_answered = 0
+        #: Error answers given (and asynchronous methods' work that failed).
+        self.errors = 0
+        #: The name of the last call that found its method.
+        self.last_method = None
+        self.started = time.time()
         self._saturation = _dispatch.SaturationLog(
             saturation_warning_after, 'worker pid %d' % os.getpid())
         self._codec = MessageCodec(compression, serialization, max_size=max_message_size)
@@ -385,14 +398,31 @@ class TotoWorker(object):
         self._window = min(max(method_concurrency, _dispatch.WORKER_WINDOW), 0xFFFF)
         self._check_scheduled = False
         self._heartbeat = None
+        # Leaving (a shutdown or reload command): no new calls are taken,
+        # and the process ends once the router has said no more will come
+        # (balanced) and every call in hand is answered.
+        self._leaving = False
+        self._released = False
+        self._left_gracefully = False
 
     def error_info(self, error):
         """The error answer for ``error`` (see :func:`error_info`)."""
+        self.errors += 1
         return error_info(error, self.debug)
 
     def log_status(self):
         """Log this process's pid and how many calls it answered."""
         logger.info('worker pid %d: %d calls answered', os.getpid(), self.calls_answered)
+
+    def status(self):
+        """What this process is doing, as a dict of plain values."""
+        if self.dispatch == 'balanced':
+            in_hand = self._running
+        else:
+            in_hand = int(self._in_hand is not None)
+        return {'pid': os.getpid(), 'state': 'leaving' if self._leaving else 'serving',
+                'answered': self.calls_answered, 'errors': self.errors, 'in_hand': in_hand,
+                'uptime': time.time() - self.started, 'last_method': self.last_method}
 
     def start(self):
         """Serve calls until a ``shutdown`` command or the process is stopped."""
@@ -444,7 +474,10 @@ class TotoWorker(object):
         for socket in (self._socket, self._control):
             if socket is not None:
                 self._io_loop.remove_handler(socket.getsockopt(zmq.FD))
-                socket.close(0)
+        if self._control is not None:
+            self._control.close(0)
+        # Leaving gracefully, the last answers may still be queued.
+        self._socket.close(int(_LEAVING_LINGER * 1000) if self._left_gracefully else 0)
         self._io_loop.close(all_fds=False)
         self._context.term()
 
@@ -455,19 +488,45 @@ class TotoWorker(object):
                 continue
             command = message[1][:32].decode('ascii', 'replace')
             if command == 'shutdown':
-                logger.info('worker pid %d: shutdown command received', os.getpid())
-                self._io_loop.stop()
-                return
-            if command == 'status':
+                self._leave()
+            elif command == 'status':
                 self.log_status()
+                try:
+                    self._control.send_multipart(
+                        [_dispatch.STATUS, json.dumps(self.status()).encode('utf-8')],
+                        zmq.NOBLOCK)
+                except zmq.Again:
+                    pass  # the service has gone
             else:
                 logger.warning('worker pid %d: unknown command %r', os.getpid(), command)
+
+    def _leave(self):
+        """Take no more calls; end once the calls in hand are answered."""
+        if self._leaving:
+            return
+        self._leaving = True
+        logger.info('worker pid %d: leaving: answering the %d calls in hand first',
+                    os.getpid(), self.status()['in_hand'])
+        if self.dispatch == 'balanced':
+            # Room for no calls: the router sends no more, and says so.
+            self._window = 0
+            self._send_state()
+        else:
+            self._released = True
+            self._end_if_done()
+
+    def _end_if_done(self):
+        if self._released and self._leaving and not self._running and self._in_hand is None:
+            logger.info('worker pid %d: every call answered (%d in all): leaving',
+                        os.getpid(), self.calls_answered)
+            self._left_gracefully = True
+            self._io_loop.stop()
 
     def _on_call_event(self, fd, events):
         # Sending a reply may swallow the descriptor's next signal, so loop
         # on the socket state until no call is waiting.  Every call after
         # the first of a pass was queued while this process was busy.
-        if self._in_hand is not None:
+        if self._in_hand is not None or self._leaving:
             return  # resumed once the coroutine in hand has its answer out
         socket = self._socket
         saturation = self._saturation
@@ -525,6 +584,11 @@ class TotoWorker(object):
         while (not socket.closed and self._running < self.method_concurrency
                and socket.getsockopt(_EVENTS) & _POLLIN):
             frames = socket.recv_multipart()
+            if len(frames) == 1 and frames[0] == _dispatch.RELEASED:
+                # Leaving: every call the router sent came before this.
+                self._released = True
+                self._end_if_done()
+                continue
             if len(frames) != 2:
                 # Counted as finished all the same, or the router would keep
                 # a place for it in this worker's window for good.
@@ -570,11 +634,15 @@ class TotoWorker(object):
             response = {'error': self.error_info(error)}
         self._send_state(envelope, self._encode_response(response))
         self.calls_answered += 1
+        if self._leaving:
+            self._end_if_done()
 
     def _on_detached_done(self):
         self._running -= 1
         self._finished += 1
         self._send_state()
+        if self._leaving:
+            self._end_if_done()
 
     def _on_awaited(self, message_id, running):
         self._in_hand = None
@@ -587,6 +655,9 @@ class TotoWorker(object):
             return
         self._socket.send_multipart([message_id, self._encode_response(response)])
         self.calls_answered += 1
+        if self._leaving:
+            self._end_if_done()
+            return
         self._on_call_event(None, None)  # calls that queued meanwhile
 
     def _run_detached(self, run, on_done=None):
@@ -604,6 +675,7 @@ class TotoWorker(object):
         try:
             message = self._codec.loads(frames[1])
             method = find_method(self.method_module, message['method']).invoke
+            self.last_method = message['method']
             parameters = message.get('parameters', {})
             if getattr(method, 'asynchronous', False):
                 return [message_id], functools.partial(method, self, parameters), None
@@ -624,10 +696,34 @@ class TotoWorker(object):
 def send_control_command(command, address):
     """Send ``command`` to the worker service whose control socket is ``address``.
 
-    The service passes it on to each of its worker processes.  Returns how
-    many worker processes it reached; raises :exc:`RuntimeError` when no
-    service answers within a few seconds.
+    ``shutdown`` stops the service gracefully, ``reload`` replaces its
+    worker processes one at a time with ones running the method modules as
+    they are on disk now, and ``status`` has each worker process log its
+    count of answers.  Returns how many worker processes the command
+    reached (for ``status``: how many answered); raises
+    :exc:`RuntimeError` when no service answers within a few seconds or the
+    service refuses the command (a reload whose new code does not import).
     """
+    kind, value = _control_request(command, address)
+    if kind == _dispatch.STATUS:
+        return len(value['workers'])
+    return value
+
+
+def service_status(address):
+    """The status of the worker service whose control socket is ``address``.
+
+    A dict of plain values: ``service`` (the supervising process), ``router``
+    (None when the service runs none, or it did not answer) and
+    ``workers``, one dict per worker process (``pid``, ``state``,
+    ``answered``, ``errors``, ``in_hand``, ``uptime``, ``last_method``).
+    Raises :exc:`RuntimeError` when no service answers within a few seconds.
+    """
+    return _control_request('status', address)[1]
+
+
+def _control_request(command, address):
+    """Send ``command``; return the service's answer as (kind, decoded value)."""
     if command not in CONTROL_COMMANDS:
         raise ValueError('unknown command %r: use one of %s'
                          % (command, ', '.join(CONTROL_COMMANDS)))
@@ -645,23 +741,63 @@ def send_control_command(command, address):
                 raise RuntimeError('no worker service answered on %s within %.0f s'
                                    % (address, _CONTROL_ANSWER_WAIT))
             answer = requester.recv_multipart()
-            if len(answer) == 2 and answer[0] == _CONTROL_SENT and answer[1].isdigit():
-                return int(answer[1])
+            if len(answer) != 2:
+                continue
+            kind, value = answer
+            if kind == _CONTROL_SENT and value.isdigit():
+                return kind, int(value)
+            if kind == _CONTROL_REFUSED:
+                raise RuntimeError('the worker service refused %r: %s'
+                                   % (command, value.decode('utf-8', 'replace')))
+            if kind == _dispatch.STATUS:
+                try:
+                    return kind, json.loads(value.decode('utf-8'))
+                except ValueError:
+                    continue
     finally:
         requester.close(0)
         context.term()
 
 
-# The service's answer to a command: how many worker processes it reached.
+# The service's answers to a command: how many worker processes it reached,
+# or why it would not do it.
 _CONTROL_SENT = b'sent'
+_CONTROL_REFUSED = b'refused'
+
+
+class _StatusRequest(object):
+    """A ``status`` command waiting for the answers of the processes it asked."""
+
+    def __init__(self, sender, service, asked, router, deadline):
+        self.sender = sender
+        self.service = service
+        self.asked = asked  # routing id -> pid
+        self.router = router  # the router's routing id, or None
+        self.deadline = deadline
+        self.answers = {}  # routing id -> status document
+
+    def document(self):
+        workers = []
+        router = None
+        for peer, pid in sorted(self.asked.items(), key=lambda item: item[1]):
+            answer = self.answers.get(peer)
+            if peer == self.router:
+                router = answer
+            elif answer is not None:
+                workers.append(answer)
+            else:
+                workers.append({'pid': pid, 'state': 'not answering'})
+        return {'service': self.service, 'router': router, 'workers': workers}
 
 
 class _ServiceControl(object):
     """The service's end of the control channel, in the service's parent process.
 
-    Worker processes connect and say their pid; ``--command`` senders send
-    a command, which goes to every worker process still running, and get
-    back how many that was.  Anything else that arrives is dropped.
+    Worker processes and the router connect and say their pid; ``--command``
+    senders send a command, which :meth:`serve` hands to the service once
+    every running worker process has said hello (or a second has passed).
+    The service answers, and sends commands on, through the other methods.
+    Anything else that arrives is dropped.
     """
 
     def __init__(self, address):
@@ -672,7 +808,9 @@ class _ServiceControl(object):
         # swallowing it silently.
         self._socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._workers = {}  # pid -> routing id
-        self._pending = []  # (sender, command, when to pass it on at the latest)
+        self._router = None  # (pid, routing id)
+        self._pending = []  # (sender, command, when to hand it on at the latest)
+        self._status_requests = []
         try:
             self._claim = bind_private(self._socket, address)
         except Exception:
@@ -680,20 +818,35 @@ class _ServiceControl(object):
             raise
 
     def serve(self, timeout, processes):
-        """Handle what arrives within ``timeout`` s; return the commands passed on."""
-        passed_on = []
+        """Handle what arrives within ``timeout`` s; return the commands to run.
+
+        Each is a ``(command, sender)`` pair; ``processes`` are the worker
+        processes running now.
+        """
+        ready = []
         deadline = time.time() + timeout
         while True:
-            passed_on.extend(self._pass_on(processes))
+            ready.extend(self._ready_commands(processes))
+            self._answer_status_requests()
             now = time.time()
-            if passed_on or now >= deadline:
-                return passed_on
+            if ready or now >= deadline:
+                return ready
             wait = deadline - now
             if self._pending:
                 wait = min(wait, max(self._pending[0][2] - now, 0))
+            if self._status_requests:
+                wait = min(wait, max(self._status_requests[0].deadline - now, 0))
             if self._socket.poll(wait * 1000):
                 while self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                     self._on_message(self._socket.recv_multipart())
+
+    def knows(self, pid):
+        """Whether the worker process ``pid`` has said hello."""
+        return pid in self._workers
+
+    @property
+    def router_pid(self):
+        return self._router[0] if self._router is not None else None
 
     def _on_message(self, message):
         if len(message) != 3:
@@ -701,49 +854,99 @@ class _ServiceControl(object):
         peer, kind, value = message
         if kind == _CONTROL_HELLO and value.isdigit():
             self._workers[int(value)] = peer
-            return
-        if kind != CONTROL_PREFIX:
-            return
-        command = value[:32].decode('ascii', 'replace')
-        if command not in CONTROL_COMMANDS:
-            logger.warning('unknown control command %r', command)
-            return
-        self._pending.append((peer, command, time.time() + _HELLO_WAIT))
+        elif kind == _dispatch.ROUTER_HELLO and value.isdigit():
+            self._router = (int(value), peer)
+        elif kind == _dispatch.STATUS:
+            try:
+                document = json.loads(value.decode('utf-8'))
+            except ValueError:
+                return
+            for request in self._status_requests:
+                if peer in request.asked:
+                    request.answers[peer] = document
+        elif kind == CONTROL_PREFIX:
+            command = value[:32].decode('ascii', 'replace')
+            if command not in CONTROL_COMMANDS:
+                logger.warning('unknown control command %r', command)
+                return
+            self._pending.append((peer, command, time.time() + _HELLO_WAIT))
 
-    def _pass_on(self, processes):
-        """Send the commands waiting to every worker process; return them.
+    def _ready_commands(self, processes):
+        """The commands waiting, once every running worker process said hello.
 
         A command waits (up to _HELLO_WAIT) until every running worker
         process has said hello: one just started may not have yet.
         """
         if not self._pending:
             return []
+        # Processes that ended are forgotten when a send to them fails: a
+        # process being replaced is not among ``processes`` but is still here.
         alive = set(process.pid for process in processes if process.is_alive())
         if not alive.issubset(self._workers) and time.time() < self._pending[0][2]:
             return []
-        passed_on = []
-        for peer, command, _deadline in self._pending:
-            reached = 0
-            for pid, worker in list(self._workers.items()):
-                if pid not in alive:
-                    del self._workers[pid]
-                    continue
-                try:
-                    self._socket.send_multipart(
-                        [worker, CONTROL_PREFIX, command.encode('ascii')], zmq.NOBLOCK)
-                    reached += 1
-                except zmq.ZMQError:
-                    del self._workers[pid]
-            try:
-                self._socket.send_multipart(
-                    [peer, _CONTROL_SENT, str(reached).encode('ascii')], zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass  # the sender has gone
+        ready = [(command, peer) for peer, command, _deadline in self._pending]
+        self._pending = []
+        return ready
+
+    def _send(self, peer, *frames):
+        try:
+            self._socket.send_multipart([peer] + list(frames), zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError:
+            return False  # it has gone
+
+    def send_to_workers(self, command, pids=None):
+        """Send ``command`` to the worker processes (those in ``pids``); return how many."""
+        reached = 0
+        for pid, worker in list(self._workers.items()):
+            if pids is not None and pid not in pids:
+                continue
+            if self._send(worker, CONTROL_PREFIX, command.encode('ascii')):
+                reached += 1
+            else:
+                del self._workers[pid]
+        if pids is None:
             logger.info('control command %r: passed on to %d worker process%s', command,
                         reached, '' if reached == 1 else 'es')
-            passed_on.append(command)
-        self._pending = []
-        return passed_on
+        return reached
+
+    def send_to_router(self, command):
+        """Send ``command`` to the router; False when it has not said hello."""
+        if self._router is None:
+            return False
+        return self._send(self._router[1], CONTROL_PREFIX, command.encode('ascii'))
+
+    def answer(self, sender, count):
+        self._send(sender, _CONTROL_SENT, str(count).encode('ascii'))
+
+    def refuse(self, sender, reason):
+        self._send(sender, _CONTROL_REFUSED, reason.encode('utf-8', 'replace'))
+
+    def request_status(self, sender, service):
+        """Ask every process for its status; answer ``sender`` when all did."""
+        asked = {}
+        for pid, worker in list(self._workers.items()):
+            if self._send(worker, CONTROL_PREFIX, b'status'):
+                asked[worker] = pid
+            else:
+                del self._workers[pid]
+        router = None
+        if self._router is not None and self.send_to_router('status'):
+            router = self._router[1]
+            asked[router] = self._router[0]
+        self._status_requests.append(_StatusRequest(sender, service, asked, router,
+                                                    time.time() + _STATUS_WAIT))
+
+    def _answer_status_requests(self):
+        now = time.time()
+        waiting = []
+        for request in self._status_requests:
+            if len(request.answers) < len(request.asked) and now < request.deadline:
+                waiting.append(request)
+                continue
+            self._send(request.sender, _dispatch.STATUS,
+                       json.dumps(request.document()).encode('utf-8'))
+        self._status_requests = waiting
 
     def close(self):
         self._socket.close(0)
@@ -753,7 +956,8 @@ class _ServiceControl(object):
 
 def run_router(bind_address, socket_address, max_message_size=None, curve_secret_key=None,
                curve_authorized_keys=None, on_ready=None, dispatch='queue',
-               saturation_warning_after=5.0, compression=None, serialization=None):
+               saturation_warning_after=5.0, compression=None, serialization=None,
+               control_socket_address=None):
     """Run the router: clients' ROUTER in front, the worker processes behind.
 
     With ``dispatch='balanced'`` (what :class:`TotoWorkerService` runs by
@@ -770,6 +974,11 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
     those clients are let in.  ``max_message_size`` bytes is the largest call
     accepted; a client sending more is disconnected.  ``on_ready`` is
     called once both sockets are bound.
+
+    With balanced dispatch and a ``control_socket_address`` (the service's
+    control socket) the router takes ``status`` and ``drain`` commands
+    from the service there; after a drain it returns once every call it
+    took is answered.
     """
     _check_dispatch(dispatch)
     # Before any socket or thread exists, so a bad key fails fast and cleanly.
@@ -779,6 +988,9 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
     frontend = context.socket(zmq.ROUTER)
     backend = context.socket(zmq.ROUTER if balanced else zmq.DEALER)
     authenticator = None
+    control = None
+    # Answers still on their way to clients when the router has drained.
+    linger = 0
     try:
         # A ROUTER drops an answer when its queue to that client is full;
         # unbounded, it holds answers until the client reads them.  Clients
@@ -798,20 +1010,32 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
             frontend.setsockopt(zmq.CURVE_SERVER, 1)
             frontend.setsockopt(zmq.CURVE_SECRETKEY, secret)
             frontend.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(secret))
+        if balanced and control_socket_address:
+            check_socket_path(control_socket_address, binding=False)
+            control = context.socket(zmq.DEALER)
+            control.setsockopt(zmq.LINGER, 0)
+            control.connect(control_socket_address)
+            control.send_multipart([_dispatch.ROUTER_HELLO, str(os.getpid()).encode('ascii')])
+        if balanced:
+            # Made before the bind, so its monitor counts every client.
+            balancer = _dispatch.LoadBalancer(
+                frontend, backend, max_message_size, saturation_warning_after,
+                MessageCodec(compression, serialization), control)
         frontend.bind(bind_address)
         bind_private(backend, socket_address)
         if on_ready is not None:
             on_ready()
         if balanced:
-            codec = MessageCodec(compression, serialization)
-            _dispatch.LoadBalancer(frontend, backend, max_message_size,
-                                   saturation_warning_after, codec).run()
+            balancer.run()
+            linger = int(_DRAINED_LINGER * 1000)
         else:
             zmq.proxy(frontend, backend)
     finally:
         if authenticator is not None:
             authenticator.stop()
-        frontend.close(0)
+        if control is not None:
+            control.close(0)
+        frontend.close(linger)
         backend.close(0)
         context.term()
 
@@ -863,6 +1087,105 @@ def _start_router_process(*args, **kwargs):
     return router
 
 
+class _RollingReload(object):
+    """A reload under way: worker processes replaced one at a time.
+
+    For each, a new process starts first; once it has said hello on the
+    control channel the old one is told to leave, and the next begins once
+    the old one has answered what it held and ended.  The router keeps its
+    clients' connections all along, and holds calls while no worker has
+    room, so none is lost.
+    """
+
+    def __init__(self, service_ids):
+        self.waiting = list(service_ids)
+        self.started = time.time()
+        self.replaced = 0
+        self.current = None  # (service_id, old process)
+        self.leaving = False
+        self.since = None
+
+    def step(self, service):
+        """Move the reload on; False once it is over."""
+        now = time.time()
+        processes = service._processes
+        if self.current is None:
+            while self.waiting:
+                service_id = self.waiting.pop(0)
+                old = processes[service_id]
+                if not old.is_alive():
+                    continue  # being restarted already, from the new code
+                processes[service_id] = service._replace_process(service_id)
+                self.current = (service_id, old)
+                self.leaving = False
+                self.since = now
+                break
+            else:
+                logger.info('reload done: %d worker process%s replaced in %.1f s',
+                            self.replaced, '' if self.replaced == 1 else 'es',
+                            now - self.started)
+                return False
+        service_id, old = self.current
+        new = processes[service_id]
+        if not self.leaving:
+            if service._control.knows(new.pid):
+                service._control.send_to_workers('shutdown', pids=(old.pid,))
+                self.leaving = True
+                self.since = now
+            elif now - self.since > _RELOAD_START_WAIT:
+                logger.error('reload stopped: the new %s process (pid %d) did not say it '
+                             'was ready within %.0f s; the old one (pid %d) goes on', new.name,
+                             new.pid, _RELOAD_START_WAIT, old.pid)
+                new.terminate()
+                new.join(_LEAVING_LINGER)
+                processes[service_id] = old
+                return False
+        elif not old.is_alive():
+            old.join()
+            self.replaced += 1
+            logger.info('%s process (pid %d) %s: replaced by pid %d (reload)', old.name,
+                        old.pid, _exit_reason(old.exitcode), new.pid)
+            self.current = None
+        elif now - self.since > options.shutdown_timeout:
+            logger.warning('%s process (pid %d) still has calls after --shutdown_timeout '
+                           '(%g s): stopping it', old.name, old.pid, options.shutdown_timeout)
+            old.terminate()
+            self.since = now
+        return True
+
+    def abandon(self):
+        """The old process being replaced, if any (the service is stopping)."""
+        self.waiting = []
+        return self.current[1] if self.current is not None else None
+
+
+def _reimport_methods(name):
+    """Import the method package ``name`` again from its files.
+
+    Its modules leave ``sys.modules``, so worker processes started after
+    this import every method afresh.  When the new code does not import,
+    the old modules are put back and the error is raised.
+    """
+    def ours(module_name):
+        return module_name == name or module_name.startswith(name + '.')
+
+    old_modules = dict((key, module) for key, module in sys.modules.items() if ours(key))
+    for key in old_modules:
+        del sys.modules[key]
+    if hasattr(importlib, 'invalidate_caches'):
+        importlib.invalidate_caches()
+    try:
+        importlib.import_module(name)
+    except BaseException:
+        for key in [key for key in sys.modules if ours(key)]:
+            del sys.modules[key]
+        sys.modules.update(old_modules)
+        parent, _, child = name.rpartition('.')
+        if parent in sys.modules and name in old_modules:
+            setattr(sys.modules[parent], child, old_modules[name])
+        raise
+
+
 class TotoWorkerService(TotoService):
     """Run a router and worker processes for the methods in ``method_module``.
 
@@ -870,15 +1193,26 @@ class TotoWorkerService(TotoService):
     ``worker_bind_address``, ``worker_socket_address``,
     ``control_socket_address``, ``command``, ``processes``, ``daemon``,
     ``pidfile``, ``debug``, ``startup_function``, ``compression_module``,
-    ``serialization_module``, ``max_message_size``, ``curve_secret_key`` and
-    ``curve_authorized_keys``.
+    ``serialization_module``, ``max_message_size``, ``curve_secret_key``,
+    ``curve_authorized_keys`` and ``shutdown_timeout``.
+
+    SIGTERM, ``--stop`` and ``--command=shutdown`` stop it gracefully: with
+    balanced dispatch the router tells its clients it is draining, answers
+    every call it took, and the service ends once it has (or after
+    ``--shutdown_timeout`` seconds).  ``--command=reload`` replaces the
+    worker processes one at a time with ones that run the method code as
+    it is on disk now.
     """
 
     def _check_options(self):
         _check_service_options()
 
     _control = None
-    _shutdown_deadline = None
+    _router_process = None
+    _reload = None
+    # Why the service was asked to stop (a signal, a command), until it starts to.
+    _stop_requested = None
+    _stop_deadline = None
 
     def prepare(self):
         self._check_options()
@@ -898,7 +1232,9 @@ class TotoWorkerService(TotoService):
                 options.curve_authorized_keys, dispatch=options.dispatch,
                 saturation_warning_after=options.saturation_warning_after,
                 compression=options.compression_module or None,
-                serialization=options.serialization_module or None)
+                serialization=options.serialization_module or None,
+                control_socket_address=self._control_address())
+            self._router_process = router
             self._helper_processes.append(router)
             self._socket_claims.append(claim_of(options.worker_socket_address))
         if count == 0:
@@ -911,22 +1247,121 @@ class TotoWorkerService(TotoService):
             logger.info('%d worker process%s connecting to %s', count,
                         '' if count == 1 else 'es', options.worker_socket_address)
 
+    @staticmethod
+    def _control_address():
+        # Only a service with worker processes binds a control socket.
+        return (options.control_socket_address or None) if process_count() else None
+
+    def _stops_gracefully(self, reason):
+        if self._control is None or self._stop_requested is not None:
+            return False  # a second request stops at once
+        self._stop_requested = reason
+        return True
+
     def _pause(self, timeout, processes):
-        if self._control is None and options.control_socket_address and process_count():
+        if self._control is None and self._control_address():
             # Bound once the worker processes are forked: they need none of
             # the parent's ZeroMQ state.
-            self._control = _ServiceControl(options.control_socket_address)
+            self._control = _ServiceControl(self._control_address())
         if self._control is None:
             return super(TotoWorkerService, self)._pause(timeout, processes)
-        if 'shutdown' in self._control.serve(timeout, processes):
-            # The worker processes stop on their own; the ones that do not
-            # within _SHUTDOWN_WAIT are stopped with the service.
-            self._stopping = True
-            self._shutdown_deadline = time.time() + _SHUTDOWN_WAIT
-        return (self._shutdown_deadline is not None and
-                time.time() > self._shutdown_deadline)
+        for command, sender in self._control.serve(timeout, processes):
+            self._run_command(command, sender)
+        if self._stop_requested is not None and not self._stopping:
+            self._begin_stop(self._stop_requested)
+        if self._reload is not None and not self._reload.step(self):
+            self._reload = None
+        return self._stopped()
+
+    def _run_command(self, command, sender):
+        alive = [process for process in self._processes if process.is_alive()]
+        if command == 'status':
+            self._control.request_status(sender, self._status())
+        elif command == 'shutdown':
+            self._control.answer(sender, len(alive))
+            if self._stop_requested is None:
+                self._stop_requested = 'a shutdown command'
+        elif command == 'reload':
+            refusal = self._start_reload()
+            if refusal:
+                logger.error('reload refused: %s', refusal)
+                self._control.refuse(sender, refusal)
+            else:
+                self._control.answer(sender, len(alive))
+
+    def _status(self):
+        state = 'stopping' if self._stopping else 'reloading' if self._reload else 'serving'
+        return {'pid': os.getpid(), 'state': state, 'uptime': time.time() - self._started,
+                'processes': len(self._processes), 'dispatch': options.dispatch,
+                'address': options.worker_bind_address or None}
+
+    def _start_reload(self):
+        """Begin a reload; the reason when it cannot begin."""
+        if self._stopping:
+            return 'the service is stopping'
+        if self._reload is not None:
+            return 'a reload is already under way'
+        try:
+            _reimport_methods(options.method_module)
+        except Exception as error:
+            return 'the method module %s does not import: %s: %s' % (
+                options.method_module, type(error).__name__, shortened(_text(error), 200))
+        logger.info('reload: replacing %d worker process%s one at a time',
+                    len(self._processes), '' if len(self._processes) == 1 else 'es')
+        self._reload = _RollingReload(range(len(self._processes)))
+        return None
+
+    def _replace_process(self, service_id):
+        process = self._start_process(service_id, 'for a reload')
+        if self._daemonized:
+            _write_pid(pid_path(service_id + 1), process.pid)
+        return process
+
+    def _begin_stop(self, reason):
+        self._stopping = True
+        self._stop_deadline = time.time() + options.shutdown_timeout
+        if self._reload is not None:
+            leaving = self._reload.abandon()
+            if leaving is not None:
+                self._retiring.append(leaving)
+            self._reload = None
+        router = self._router_process
+        if options.dispatch == 'balanced' and router is not None and router.is_alive():
+            logger.info('stopping (%s): the router tells its clients and answers every '
+                        'call it took, for up to %g s (--shutdown_timeout)', reason,
+                        options.shutdown_timeout)
+            self._stop_phase = 'router'
+            self._drain_sent = self._control.send_to_router('drain')
+        else:
+            logger.info('stopping (%s): worker processes answer the calls in hand, for up '
+                        'to %g s (--shutdown_timeout)', reason, options.shutdown_timeout)
+            self._stop_phase = 'workers'
+            self._control.send_to_workers('shutdown')
+
+    def _stopped(self):
+        """Whether the stop under way is over (or out of time)."""
+        if not self._stopping or self._stop_deadline is None:
+            return False
+        if time.time() > self._stop_deadline:
+            logger.warning('stopping: --shutdown_timeout (%g s) is over: stopping the '
+                           'processes still running', options.shutdown_timeout)
+            return True
+        if self._stop_phase == 'router':
+            if not self._drain_sent:
+                # Not said hello yet: it may still be starting.
+                self._drain_sent = self._control.send_to_router('drain')
+            if not self._router_process.is_alive():
+                # Drained: the worker processes hold no calls any more.
+                self._stop_phase = 'workers'
+                for process in self._processes:
+                    if process.is_alive():
+                        process.terminate()
+        return False
 
     def finish(self):
+        for process in self._retiring:
+            process.terminate()
+            process.join()
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -948,7 +1383,7 @@ class TotoWorkerService(TotoService):
         worker.start()
 
     def run(self):
-        """Send ``--command`` to running workers, or run the service."""
+        """Send ``--command`` to the running service, or run the service."""
         if options.command:
             reached = send_control_command(options.command, options.control_socket_address)
             logger.info('sent %r to %d worker process%s', options.command, reached,
@@ -958,4 +1393,4 @@ class TotoWorkerService(TotoService):
 
 
 __all__ = ['TotoWorker', 'TotoWorkerService', 'find_method', 'error_info',
-           'send_control_command', 'pid_path']
+           'send_control_command', 'service_status', 'pid_path']

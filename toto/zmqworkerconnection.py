@@ -43,6 +43,7 @@ from six.moves._thread import get_ident as _get_ident
 from tornado.options import options
 
 from toto._codec import MessageCodec
+from toto._dispatch import DRAINING_ID
 from toto._security import load_curve_key
 from toto.workerconnection import (WorkerConnection, _instances, _instances_lock,
                                    check_max_in_flight, check_method, check_timeout,
@@ -230,10 +231,14 @@ class _Link(object):
     A monitor socket reports when the connection drops: the calls sent over
     it can no longer be answered (the router routes answers by connection),
     so the link's ``epoch`` moves on and their room is given back at once.
+
+    A link is ``draining`` from the worker service's notice that it is
+    stopping until the connection drops: no call is sent on it meanwhile,
+    and the calls already sent are answered.
     """
 
     __slots__ = ('address', 'socket', 'descriptor', 'retired_at', 'check_scheduled', 'window',
-                 'monitor', 'monitor_descriptor', 'epoch', 'on_wire')
+                 'monitor', 'monitor_descriptor', 'epoch', 'on_wire', 'draining')
 
     def __init__(self, context, loop, address, handler, on_disconnect, window, curve=None):
         socket = context.socket(zmq.DEALER)
@@ -266,6 +271,7 @@ class _Link(object):
         self.epoch = 0
         # Calls sent in this epoch that still hold room in the window.
         self.on_wire = 0
+        self.draining = False
         loop.add_handler(self.descriptor, lambda fd, events: handler(self), IOLoop.READ)
         loop.add_handler(self.monitor_descriptor, lambda fd, events: on_disconnect(self),
                          IOLoop.READ)
@@ -420,6 +426,8 @@ class _Channel(object):
             index = self._next_link % count
             self._next_link = index + 1
             link = links[index]
+            if link.draining:
+                continue
             window = link.window
             if not window.acquire(self):
                 continue
@@ -471,6 +479,12 @@ class _Channel(object):
         while monitor.getsockopt(_EVENTS) & _POLLIN:
             monitor.recv_multipart(_NOBLOCK)
             dropped = True
+        if dropped and link.draining:
+            # The stopped service has gone; whatever binds the address next
+            # is a new one (ZeroMQ connects again on its own).
+            logger.info('worker service at %s has stopped; calls go to it again once it '
+                        'is back', link.address)
+            link.draining = False
         if dropped and link.on_wire:
             # The router has forgotten this connection and every answer due
             # on it: the calls wait for their timeout (or retry), but their
@@ -546,6 +560,9 @@ class _Channel(object):
         message_id = frames[0]
         call = self.pending.get(message_id)
         if call is None:
+            if message_id == DRAINING_ID:
+                self._on_draining(link)
+                return
             logger.debug('dropping answer for unknown or completed call %r', message_id[:64])
             return
         if link not in call.sent_on:
@@ -572,6 +589,20 @@ class _Channel(object):
                 logger.debug('undecodable answer for call %r: %r', message_id, error)
                 result = {'error': error}
         self.complete(call, result)
+
+    def _on_draining(self, link):
+        # The service is stopping: it answers what it has, and takes what
+        # is already on its way to it (the answer below comes after that).
+        if not link.draining:
+            logger.info('worker service at %s is stopping: no new calls go to it',
+                        link.address)
+            link.draining = True
+        try:
+            link.socket.send(b'', _SEND_MORE)
+            link.socket.send(DRAINING_ID, _SEND_MORE)
+            link.socket.send(b'', _NOBLOCK)
+        except zmq.Again:
+            pass  # the connection dropped: the service has gone already
 
     # -- timeouts ---------------------------------------------------------
 

@@ -1,0 +1,130 @@
+"""Stopping, restarting and reloading worker services while clients call them.
+
+The scenario of issue 12: one client connected to two services sends a steady
+1,000 calls a second, without ``auto_retry``, while each service is stopped
+gracefully and started again, and each is reloaded (its worker processes
+replaced one at a time).  Every call must be answered exactly once.
+
+``TOTO_ROLLING_SECONDS`` sets how long the calls go on (8 s by default, to fit
+CI; the measurement in docs/reliability.rst ran 30 s).  The services' logs
+and the counts go to the fault report.
+"""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from faultkit import Tally
+from support import wait_until
+
+RATE = 1000  # calls a second
+SECONDS = float(os.environ.get('TOTO_ROLLING_SECONDS', '8'))
+CALL_TIMEOUT = 10.0
+# How long a graceful stop may take here before the test calls it stuck.
+STOP_WAIT = 40.0
+
+
+def control_address(service):
+    for argument in service.argv:
+        if argument.startswith('--control_socket_address='):
+            return argument.split('=', 1)[1]
+    raise AssertionError('%s has no control socket address' % service.name)
+
+
+def stop_gracefully(service):
+    """SIGTERM to the service's main process only, as --stop does; wait for the end."""
+    os.kill(service.pid, signal.SIGTERM)
+    wait_until(lambda: service.process.poll() is not None and not service.members(),
+               STOP_WAIT, interval=0.05,
+               message='%s still running after SIGTERM\n%s' % (service.name,
+                                                               service.describe()))
+    return service.process.returncode
+
+
+def reload_and_wait(service):
+    """Reload ``service``; return once every worker process has been replaced."""
+    from toto.worker import send_control_command, service_status
+    address = control_address(service)
+    before = set(worker['pid'] for worker in service_status(address)['workers'])
+    assert send_control_command('reload', address) == len(before)
+
+    def replaced():
+        status = service_status(address)
+        pids = set(worker['pid'] for worker in status['workers'])
+        return (status['service']['state'] == 'serving' and len(pids) == len(before) and
+                not pids & before)
+    wait_until(replaced, STOP_WAIT, interval=0.1,
+               message='%s was not reloaded\n%s' % (service.name, service.describe()))
+
+
+class SteadySender(object):
+    """Calls ``echo`` ``RATE`` times a second from a thread until stopped."""
+
+    def __init__(self, connection, tally):
+        self.connection = connection
+        self.tally = tally
+        self.sent = 0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name='steady-sender')
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self):
+        started = time.time()
+        while not self._stop.is_set():
+            due = int((time.time() - started) * RATE)
+            while self.sent < due:
+                self.connection.invoke('echo', {'n': self.sent},
+                                       callback=self.tally.callback(self.sent))
+                self.sent += 1
+            # Pacing only: the calls go out in steps of about 10 ms.
+            self._stop.wait(0.01)
+
+    def stop(self):
+        self._stop.set()
+        self.thread.join()
+
+
+@pytest.mark.timeout(SECONDS + 3 * STOP_WAIT + 60)
+def test_restarting_and_reloading_two_services_under_steady_calls_loses_none(
+        lab, fault_report):
+    services = [lab.zmq_service(processes=2), lab.zmq_service(processes=2)]
+    addresses = [service.address for service in services]
+    connection = lab.connect(addresses, timeout=CALL_TIMEOUT)
+    tally = Tally()
+    sender = SteadySender(connection, tally)
+    began = time.time()
+    steps = []
+    stopped = []
+    try:
+        for index in range(2):
+            service = services[index]
+            time.sleep(max(0, began + SECONDS * (0.2 + 0.4 * index) - time.time()))
+            stop_started = time.time()
+            status = stop_gracefully(service)
+            stopped.append(service)
+            steps.append(('stop %d' % index, round(time.time() - stop_started, 2), status))
+            port = int(service.address.rsplit(':', 1)[1])
+            services[index] = service = lab.zmq_service(processes=2, port=port)
+            time.sleep(max(0, began + SECONDS * (0.4 + 0.4 * index) - time.time()))
+            reload_started = time.time()
+            reload_and_wait(service)
+            steps.append(('reload %d' % index, round(time.time() - reload_started, 2)))
+        time.sleep(max(0, began + SECONDS - time.time()))
+    finally:
+        sender.stop()
+    finished = tally.wait_all(2 * CALL_TIMEOUT + 5)
+    counts = tally.counts()
+    fault_report('zmq: two services each stopped, started and reloaded under %d calls/s '
+                 'for %g s, no retry' % (RATE, SECONDS), counts, transport='zmq',
+                 steps=steps, timeout=CALL_TIMEOUT)
+    assert finished, (counts, steps)
+    tally.assert_exactly_once()
+    assert counts['answered'] == counts['sent'] == sender.sent, (counts, steps)
+    wrong = [n for n, result in tally.of('answered').items() if result != {'n': n}]
+    assert not wrong, wrong[:5]
+    assert all(step[2] == 0 for step in steps if step[0].startswith('stop')), steps
+    for service in stopped:
+        assert 'drained: every call answered' in service.output(), service.describe()
