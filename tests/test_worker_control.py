@@ -4,16 +4,18 @@ The command is the same program run again with ``--command=...`` and the service
 ``--control_socket_address`` (SPEC 6).
 """
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 from support import wait_until
-from workerproc import (ServiceGroup, call, child_env, group_running, pids_answering,
-                        running)
+from workerproc import (TESTS_DIR, ServiceGroup, call, child_env, group_running,
+                        pids_answering, running)
 
 
 @pytest.fixture
@@ -153,5 +155,164 @@ def test_each_process_start_stop_and_restart_is_one_log_line_with_the_reason(ser
     assert log.count('%s process started with the service' % name) == 1
     router = re.search(r'toto-router process started \(pid (\d+)\)', log)
     assert router, log
-    assert 'toto-router process (pid %s) exited: the service is stopping' % router.group(
-        1) in log
+    # A balanced router drains and ends on its own; a queue device is stopped.
+    if os.environ.get('TOTO_TEST_DISPATCH', 'balanced') == 'balanced':
+        ending = 'exited: the service is stopping'
+    else:
+        ending = 'stopped with the service'
+    assert 'toto-router process (pid %s) %s' % (router.group(1), ending) in log
+
+
+# -- status, reload and graceful stops (issue 12) ------------------------------------------
+
+def _worker_command(services, args):
+    """Run ``toto-worker ARGS`` (this checkout's); return (exit status, stdout, stderr)."""
+    argv = [sys.executable, '-c', 'import sys; from toto.cli import worker_main; '
+            'sys.exit(worker_main())'] + list(args)
+    command = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=child_env(), cwd=services.directory)
+    out, err = command.communicate()
+    return command.returncode, out.decode('utf-8'), err.decode('utf-8', 'replace')
+
+
+@pytest.mark.timeout(40)
+def test_status_command_prints_every_process_as_a_table_or_json(services):
+    service = services.start(processes=2)
+    connection = services.connect(service.address)
+    pids = pids_answering(connection, 2, logs=services.logs)
+    failed = call(connection, 'toto_error', {})
+    assert 'error' in failed, failed
+    control = '--control_socket_address=' + service.control_address
+
+    status, out, err = _worker_command(services, ['--command=status', control])
+
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith('service  pid %d  serving' % service.pid), out
+    assert lines[1].startswith('router   pid '), out
+    assert 'calls queued 0' in lines[1] and 'clients connected ' in lines[1], out
+    assert lines[2].split()[:3] == ['PID', 'STATE', 'ANSWERED'], out
+    assert sorted(int(line.split()[0]) for line in lines[3:]) == sorted(pids), out
+
+    status, out, err = _worker_command(services, ['--command=status', '--json', control])
+
+    assert status == 0, err
+    document = json.loads(out)
+    workers = document['workers']
+    assert sorted(worker['pid'] for worker in workers) == sorted(pids)
+    assert all(worker['state'] == 'serving' and worker['in_hand'] == 0 for worker in workers)
+    assert sum(worker['errors'] for worker in workers) == 1, workers
+    assert 'toto_error' in [worker['last_method'] for worker in workers], workers
+    answered = sum(worker['answered'] for worker in workers)
+    router = document['router']
+    assert router['answered'] == answered >= 3, document
+    assert router['calls_queued'] == 0 and not router['draining'], router
+    # This test's connection is open; readiness probes may have come and gone.
+    assert router['clients_connected'] >= 1, router
+    assert document['service']['pid'] == service.pid
+    assert document['service']['processes'] == 2
+
+
+def _write_module(directory, name, text):
+    with open(os.path.join(directory, name), 'w') as source:
+        source.write(text)
+
+
+VERSION_METHOD = '''
+import os
+
+def invoke(worker, parameters):
+    return {'version': %d, 'pid': os.getpid()}
+'''
+
+
+@pytest.mark.timeout(60)
+def test_reload_runs_the_method_code_on_disk_and_refuses_code_that_does_not_import(
+        services, tmp_path, monkeypatch):
+    package = tmp_path / 'code' / 'reloaded_methods'
+    package.mkdir(parents=True)
+    _write_module(str(package), '__init__.py', '')
+    _write_module(str(package), 'version.py', VERSION_METHOD % 1)
+    for method in ('pid', 'echo'):  # what the readiness probes and the test call
+        shutil.copy(os.path.join(TESTS_DIR, 'worker_methods', method + '.py'), str(package))
+    monkeypatch.setenv('PYTHONPATH', str(tmp_path / 'code'))
+    service = services.start(processes=2, method_module='reloaded_methods')
+    connection = services.connect(service.address)
+    old_pids = pids_answering(connection, 2, logs=services.logs)
+    assert call(connection, 'version')['version'] == 1
+    control = '--control_socket_address=' + service.control_address
+
+    # A longer file than before: a byte-compiled copy of the old one cannot pass for it.
+    _write_module(str(package), 'version.py', VERSION_METHOD % 2 + '\n# version two\n')
+    _write_module(str(package), 'added.py', 'def invoke(worker, parameters):\n'
+                                            '    return {"added": True}\n')
+    tally = []
+    for n in range(200):
+        connection.invoke('echo', {'n': n}, callback=tally.append)
+    status, out, err = _worker_command(services, ['--command=reload', control])
+
+    assert status == 0, err
+    from toto.worker import service_status
+
+    def reloaded():
+        document = service_status(service.control_address)
+        pids = set(worker['pid'] for worker in document['workers'])
+        return document['service']['state'] == 'serving' and len(pids) == 2 and \
+            not pids & set(old_pids)
+    wait_until(reloaded, 20, interval=0.1, message=service.describe())
+    assert call(connection, 'version')['version'] == 2
+    assert call(connection, 'added') == {'added': True}
+    wait_until(lambda: len(tally) == 200, 10, message='calls lost in the reload')
+    assert sorted(result['n'] for result in tally) == list(range(200))
+
+    _write_module(str(package), 'version.py', 'def invoke(worker, parameters)\n')
+    status, out, err = _worker_command(services, ['--command=reload', control])
+
+    assert status == 4, (status, out, err)
+    assert 'refused' in err and 'SyntaxError' in err, err
+    assert call(connection, 'version')['version'] == 2
+    assert service.is_running()
+
+
+@pytest.mark.timeout(40)
+def test_sigterm_answers_the_call_in_hand_before_the_service_exits(services):
+    service = services.start(processes=1)
+    connection = services.connect(service.address, timeout=30.0)
+    pids_answering(connection, 1, logs=services.logs)
+    gate = os.path.join(services.directory, 'gate')
+    answers = []
+    connection.invoke('blocks', {'gate': gate}, callback=answers.append)
+    wait_until(lambda: _in_hand(service) == 1, 10, interval=0.05, message=service.describe())
+
+    service.process.send_signal(signal.SIGTERM)
+    wait_until(lambda: 'router: draining' in service.output(), 10, message=service.describe())
+    assert service.is_running(), 'the service left with a call in hand'
+    open(gate, 'w').close()
+
+    assert service.wait_exit() == 0, service.describe()
+    wait_until(lambda: answers, 10, message='the call in hand was never answered')
+    assert answers[0]['gate_opened'] is True, answers
+    assert 'drained: every call answered' in service.output(), service.describe()
+
+
+def _in_hand(service):
+    from toto.worker import service_status
+    document = service_status(service.control_address)
+    assert document["router"], (document, service.describe())
+    return document["router"]["calls_in_workers"]
+
+
+@pytest.mark.timeout(40)
+def test_a_call_that_outlasts_the_shutdown_timeout_is_stopped_with_the_service(services):
+    service = services.start(processes=1, args=['--shutdown_timeout=1'])
+    connection = services.connect(service.address, timeout=30.0)
+    pids_answering(connection, 1, logs=services.logs)
+    connection.invoke('blocks', {'gate': os.path.join(services.directory, 'never')})
+    wait_until(lambda: _in_hand(service) == 1, 10, interval=0.05, message=service.describe())
+
+    service.process.send_signal(signal.SIGTERM)
+
+    assert service.wait_exit() == 0, service.describe()
+    assert '--shutdown_timeout (1 s) is over' in service.output(), service.describe()
+    wait_until(lambda: not group_running(service.pid), 10,
+               message='a process of the service outlived it')

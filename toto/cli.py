@@ -56,7 +56,7 @@ document (default {}). Exit status: 0 answer, 1 error answer, 2 usage,
 
 
 def define_worker_options():
-    """Define the options only ``toto-worker`` has."""
+    """Define the options only ``toto-worker`` has: --transport and --json."""
     safe_define('transport', default='zmq', type=str, group='toto-worker',
                 metavar='zmq|http', help='Serve over ZeroMQ or HTTP')
     safe_define('json', default=False, type=bool, group='toto-worker',

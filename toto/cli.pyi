@@ -1,4 +1,4 @@
-from typing import Final, Optional, Sequence
+from typing import Any, Dict, Final, Optional, Sequence
 
 # Exit statuses of toto-invoke.
 EXIT_OK: Final = 0
@@ -11,5 +11,7 @@ EXIT_TRANSPORT: Final = 4
 def worker_main(argv: Optional[Sequence[str]] = None) -> int: ...
 # toto-invoke [options] METHOD [JSON]; returns the exit status.
 def invoke_main(argv: Optional[Sequence[str]] = None) -> int: ...
-# Defines --transport, the one option only toto-worker has.
+# Defines --transport and --json, the options only toto-worker has.
 def define_worker_options() -> None: ...
+# The table toto-worker --command=status prints for a service_status() document.
+def status_table(status: Dict[str, Any]) -> str: ...

@@ -817,16 +817,16 @@ class _ServiceControl(object):
             self.close()
             raise
 
-    def serve(self, timeout, processes):
+    def serve(self, timeout, processes, router=None):
         """Handle what arrives within ``timeout`` s; return the commands to run.
 
         Each is a ``(command, sender)`` pair; ``processes`` are the worker
-        processes running now.
+        processes running now, and ``router`` the router process, if any.
         """
         ready = []
         deadline = time.time() + timeout
         while True:
-            ready.extend(self._ready_commands(processes))
+            ready.extend(self._ready_commands(processes, router))
             self._answer_status_requests()
             now = time.time()
             if ready or now >= deadline:
@@ -871,18 +871,21 @@ class _ServiceControl(object):
                 return
             self._pending.append((peer, command, time.time() + _HELLO_WAIT))
 
-    def _ready_commands(self, processes):
-        """The commands waiting, once every running worker process said hello.
+    def _ready_commands(self, processes, router):
+        """The commands waiting, once every running process said hello.
 
         A command waits (up to _HELLO_WAIT) until every running worker
-        process has said hello: one just started may not have yet.
+        process, and the router, has said hello: one just started may not
+        have yet.
         """
         if not self._pending:
             return []
         # Processes that ended are forgotten when a send to them fails: a
         # process being replaced is not among ``processes`` but is still here.
         alive = set(process.pid for process in processes if process.is_alive())
-        if not alive.issubset(self._workers) and time.time() < self._pending[0][2]:
+        waiting = not alive.issubset(self._workers) or (
+            router is not None and router.is_alive() and self._router is None)
+        if waiting and time.time() < self._pending[0][2]:
             return []
         ready = [(command, peer) for peer, command, _deadline in self._pending]
         self._pending = []
@@ -1163,8 +1166,10 @@ def _reimport_methods(name):
     """Import the method package ``name`` again from its files.
 
     Its modules leave ``sys.modules``, so worker processes started after
-    this import every method afresh.  When the new code does not import,
-    the old modules are put back and the error is raised.
+    this import every method afresh.  When the package does not import, or
+    a source file in it does not compile (methods are imported on first
+    call, so they are compiled here, not run), the old modules are put back
+    and the error is raised.
     """
     def ours(module_name):
         return module_name == name or module_name.startswith(name + '.')
@@ -1175,7 +1180,8 @@ def _reimport_methods(name):
     if hasattr(importlib, 'invalidate_caches'):
         importlib.invalidate_caches()
     try:
-        importlib.import_module(name)
+        module = importlib.import_module(name)
+        _compile_sources(getattr(module, '__path__', None) or [])
     except BaseException:
         for key in [key for key in sys.modules if ours(key)]:
             del sys.modules[key]
@@ -1184,6 +1190,18 @@ def _reimport_methods(name):
         if parent in sys.modules and name in old_modules:
             setattr(sys.modules[parent], child, old_modules[name])
         raise
+
+
+def _compile_sources(folders):
+    """Compile every ``.py`` file under ``folders``; raise the first error."""
+    for folder in folders:
+        for directory, subfolders, names in os.walk(folder):
+            subfolders[:] = [sub for sub in subfolders if not sub.startswith(('.', '_'))]
+            for file_name in sorted(names):
+                if file_name.endswith('.py'):
+                    path = os.path.join(directory, file_name)
+                    with open(path, 'rb') as source:
+                        compile(source.read(), path, 'exec', dont_inherit=True)
 
 
 class TotoWorkerService(TotoService):
@@ -1265,7 +1283,8 @@ class TotoWorkerService(TotoService):
             self._control = _ServiceControl(self._control_address())
         if self._control is None:
             return super(TotoWorkerService, self)._pause(timeout, processes)
-        for command, sender in self._control.serve(timeout, processes):
+        router = self._router_process if options.dispatch == 'balanced' else None
+        for command, sender in self._control.serve(timeout, processes, router):
             self._run_command(command, sender)
         if self._stop_requested is not None and not self._stopping:
             self._begin_stop(self._stop_requested)
@@ -1304,7 +1323,7 @@ class TotoWorkerService(TotoService):
         try:
             _reimport_methods(options.method_module)
         except Exception as error:
-            return 'the method module %s does not import: %s: %s' % (
+            return 'the method code of %s does not import or compile: %s: %s' % (
                 options.method_module, type(error).__name__, shortened(_text(error), 200))
         logger.info('reload: replacing %d worker process%s one at a time',
                     len(self._processes), '' if len(self._processes) == 1 else 'es')

@@ -7,7 +7,7 @@ from toto.service import pid_path as pid_path
 from toto.workerconnection import _Compression, _Serialization
 
 __all__ = ['TotoWorker', 'TotoWorkerService', 'find_method', 'error_info',
-           'send_control_command', 'pid_path']
+           'send_control_command', 'service_status', 'pid_path']
 
 logger: logging.Logger
 CONTROL_PREFIX: bytes
@@ -22,6 +22,8 @@ def find_method(method_module: Any, name: str) -> Any: ...
 def error_info(error: BaseException, debug: bool = False) -> Dict[str, Any]: ...
 def call_startup_function(path: str, worker: Any) -> Any: ...
 def send_control_command(command: str, address: str) -> int: ...
+# {'service': {...}, 'router': {...} or None, 'workers': [{...}, ...]}
+def service_status(address: str) -> Dict[str, Any]: ...
 def run_router(
     bind_address: str,
     socket_address: str,
@@ -33,6 +35,7 @@ def run_router(
     saturation_warning_after: float = 5.0,
     compression: _Compression = None,
     serialization: _Serialization = None,
+    control_socket_address: Optional[str] = None,
 ) -> None: ...
 
 class TotoWorker:
@@ -46,6 +49,9 @@ class TotoWorker:
     # Whatever the startup function puts there; None otherwise.
     db_connection: Any
     calls_answered: int
+    errors: int
+    last_method: Optional[str]
+    started: float
     service_id: int
     def __init__(
         self,
@@ -62,6 +68,7 @@ class TotoWorker:
     ) -> None: ...
     def error_info(self, error: BaseException) -> Dict[str, Any]: ...
     def log_status(self) -> None: ...
+    def status(self) -> Dict[str, Any]: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
 
