@@ -42,6 +42,7 @@ import time
 import six
 import zmq
 
+from toto import _metrics
 from toto.exceptions import ERROR_SERVER
 
 logger = logging.getLogger('toto.worker')
@@ -177,6 +178,8 @@ class LoadBalancer(object):
         self._saturation = SaturationLog(saturation_warning_after, 'router')
         self._queueing = False
         self._warned_no_workers = False
+        # Set when the service serves metrics (--metrics_port), else None.
+        self._metrics = _metrics.for_router()
 
     def run(self):
         poller = zmq.Poller()
@@ -203,6 +206,8 @@ class LoadBalancer(object):
             now = time.time()
             if now >= next_check:
                 self._check_workers(now)
+                if self._metrics is not None:
+                    self._metrics.update(self)
                 next_check = now + HEARTBEAT_INTERVAL
 
     def _watch_saturation(self):

@@ -51,7 +51,7 @@ from tornado.concurrent import is_future
 from tornado.ioloop import IOLoop
 from tornado.options import options
 
-from toto import _dispatch
+from toto import _dispatch, _metrics
 from toto._codec import MessageCodec
 from toto._security import (bind_private, check_socket_path, claim_of,
                             default_socket_directory, load_curve_key,
@@ -124,6 +124,14 @@ safe_define('compression_module', type=str, group=_OPTION_GROUP, metavar='MODULE
 safe_define('serialization_module', type=str, group=_OPTION_GROUP, metavar='MODULE',
             help='Module with dumps()/loads() for messages, e.g. json (default: '
                  'pickle protocol 2); must match the clients')
+safe_define('metrics_port', type=int, group=_OPTION_GROUP, metavar='PORT',
+            help='Serve Prometheus metrics of the service at http://ADDRESS:PORT/metrics '
+                 '(needs prometheus_client: pip install toto-compat[metrics]); '
+                 'unset or 0: off')
+safe_define('metrics_address', default='127.0.0.1', type=str, group=_OPTION_GROUP,
+            metavar='ADDRESS',
+            help='Address the metrics endpoint (--metrics_port) listens on; the '
+                 'default keeps it on this machine')
 
 CONTROL_PREFIX = b'command'
 # The first message of a worker process on the control channel: its pid.
@@ -191,6 +199,7 @@ def _check_service_options():
     check_socket_path(options.worker_socket_address, binding=bool(options.worker_bind_address))
     if process_count() and options.control_socket_address:
         check_socket_path(options.control_socket_address, binding=True)
+    _metrics.check_options(options.metrics_port, options.metrics_address)
 
 
 # How long the service waits for its router process to bind.
@@ -385,6 +394,8 @@ class TotoWorker(object):
         self._window = min(max(method_concurrency, _dispatch.WORKER_WINDOW), 0xFFFF)
         self._check_scheduled = False
         self._heartbeat = None
+        # Set when the service serves metrics (--metrics_port), else None.
+        self._metrics = _metrics.for_worker()
 
     def error_info(self, error):
         """The error answer for ``error`` (see :func:`error_info`)."""
@@ -600,10 +611,15 @@ class TotoWorker(object):
         if len(frames) != 2:
             error = TotoException(ERROR_SERVER, 'malformed call: %d frames' % len(frames))
             reply = [message_id, self._encode_response({'error': self.error_info(error)})]
+            if self._metrics is not None:
+                self._metrics.rejected()
             return reply, None, None
+        method = None
         try:
             message = self._codec.loads(frames[1])
             method = find_method(self.method_module, message['method']).invoke
+            if self._metrics is not None:
+                method = self._metrics.timed(message['method'], method)
             parameters = message.get('parameters', {})
             if getattr(method, 'asynchronous', False):
                 return [message_id], functools.partial(method, self, parameters), None
@@ -611,6 +627,8 @@ class TotoWorker(object):
             if _is_awaitable(response):
                 return [message_id], None, gen.convert_yielded(response)
         except Exception as error:
+            if method is None and self._metrics is not None:
+                self._metrics.rejected()
             response = {'error': self.error_info(error)}
         return [message_id, self._encode_response(response)], None, None
 
@@ -870,8 +888,8 @@ class TotoWorkerService(TotoService):
     ``worker_bind_address``, ``worker_socket_address``,
     ``control_socket_address``, ``command``, ``processes``, ``daemon``,
     ``pidfile``, ``debug``, ``startup_function``, ``compression_module``,
-    ``serialization_module``, ``max_message_size``, ``curve_secret_key`` and
-    ``curve_authorized_keys``.
+    ``serialization_module``, ``max_message_size``, ``curve_secret_key``,
+    ``curve_authorized_keys``, ``metrics_port`` and ``metrics_address``.
     """
 
     def _check_options(self):
@@ -879,9 +897,13 @@ class TotoWorkerService(TotoService):
 
     _control = None
     _shutdown_deadline = None
+    _metrics_service = None
 
     def prepare(self):
         self._check_options()
+        # Before any other process starts: they inherit where metrics go.
+        self._metrics_service = _metrics.start_service(options.metrics_port,
+                                                       options.metrics_address)
         self._socket_claims = []
         count = process_count()
         if count and options.method_module:
@@ -926,7 +948,17 @@ class TotoWorkerService(TotoService):
         return (self._shutdown_deadline is not None and
                 time.time() > self._shutdown_deadline)
 
+    def _process_ended(self, process):
+        if self._metrics_service is not None:
+            self._metrics_service.process_ended(process.pid)
+
+    def _process_restarting(self, process):
+        if self._metrics_service is not None:
+            self._metrics_service.process_restarted()
+
     def finish(self):
+        if self._metrics_service is not None:
+            self._metrics_service.close()
         if self._control is not None:
             self._control.close()
             self._control = None
