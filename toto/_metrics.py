@@ -36,6 +36,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import six
 
+from toto._security import is_loopback
+
 logger = logging.getLogger('toto.worker')
 
 #: The ``method`` label of calls that named no method of the service (an
@@ -152,6 +154,7 @@ class ServiceMetrics(object):
 
     def __init__(self, port, address):
         global _directory
+        address = address.strip('[]')  # an IPv6 address may come as in a URL
         self._previous = os.environ.get(_DIRECTORY_VARIABLE)
         # mkdtemp makes it 0700, under a name nobody can guess.
         self.directory = tempfile.mkdtemp(prefix='toto-metrics-')
@@ -182,6 +185,10 @@ class ServiceMetrics(object):
         self._thread.start()
         logger.info('serving metrics on http://%s/metrics (files in %s)',
                     _host_port(address, self._server.server_port), self.directory)
+        if not is_loopback(address):
+            logger.warning('the metrics endpoint on %s answers anyone who can reach it, '
+                           'without authentication: it shows the service\'s method names '
+                           'and load', address)
 
     def process_ended(self, pid):
         """Drop the live gauges of process ``pid``, which has ended."""
@@ -204,6 +211,12 @@ class ServiceMetrics(object):
         if self._server is not None:
             self._server.server_close()
             self._server = None
+        # This process's own files, before they go with the directory (only
+        # recent prometheus_client releases can close them).
+        close_files = getattr(sys.modules.get('prometheus_client.values'),
+                              'close_all_multiprocess_files', None)
+        if close_files is not None:
+            close_files()
         shutil.rmtree(self.directory, ignore_errors=True)
         self.directory = _directory = None
         if self._previous is None:
