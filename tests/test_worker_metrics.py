@@ -149,6 +149,28 @@ def test_calls_are_counted_by_method_and_outcome_and_timed(services):
 
 
 @pytest.mark.timeout(30)
+def test_asynchronous_methods_count_when_their_work_ends(services):
+    service, port = start(services)
+    connection = services.connect(service.address)
+    gate, output = services.path('gate'), services.path('output')
+    open(gate, 'w').close()
+
+    assert call(connection, 'write_later', {'gate': gate, 'output': output}) is None
+    assert call(connection, 'write_later_coroutine', {'fail': True}) is None
+    assert call(connection, 'write_later_coroutine', {'output': output + '-2'}) is None
+
+    wait_until(lambda: os.path.exists(output + '-2'), METRIC_WAIT,
+               message='the coroutine never wrote')
+    calls = 'toto_worker_calls_total'
+    metric_becomes(port, calls, 1, method='write_later_coroutine', outcome='ok')
+    samples = metric_becomes(port, calls, 1, method='write_later_coroutine', outcome='error')
+    assert sample(samples, calls, method='write_later', outcome='ok') == 1
+    # Timed to the end of the coroutines, which wait 50 ms each.
+    assert sample(samples, 'toto_worker_call_duration_seconds_sum',
+                  method='write_later_coroutine') >= 0.1
+
+
+@pytest.mark.timeout(30)
 def test_killed_worker_process_counts_a_restart_and_its_calls_stay_counted(services):
     service, port = start(services)
     connection = services.connect(service.address)
