@@ -53,6 +53,9 @@ setup(
             'pytest',
             'pytest-timeout',
             'msgpack>=1.0',
+            # tests/test_worker_metrics.py serves and scrapes the metrics.
+            'prometheus_client>=0.12,<0.13; python_version<"3"',
+            'prometheus_client>=0.12; python_version>="3"',
         ],
         # ZeroMQ CURVE needs a libzmq built with it, which pyzmq's binary
         # wheels are (on every supported Python); nothing more to install.
@@ -63,6 +66,12 @@ setup(
         'curl': ['pycurl>=7.43'],
         # --worker_serialization_module=msgpack (msgpack has dumps/loads).
         'msgpack': ['msgpack>=1.0'],
+        # The worker service's Prometheus endpoint (--metrics_port). 0.12 is
+        # the last prometheus_client release that installs on Python 2.7.
+        'metrics': [
+            'prometheus_client>=0.12,<0.13; python_version<"3"',
+            'prometheus_client>=0.12; python_version>="3"',
+        ],
     },
     classifiers=[
         'Development Status :: 4 - Beta',

@@ -60,6 +60,7 @@ import time
 import six
 import zmq
 
+from toto import _metrics
 from toto.exceptions import ERROR_SERVER
 
 logger = logging.getLogger('toto.worker')
@@ -231,6 +232,8 @@ class LoadBalancer(object):
         self.connections = 0
         self._monitor = frontend.get_monitor_socket(
             int(zmq.EVENT_ACCEPTED) | int(zmq.EVENT_DISCONNECTED))
+        # Set when the service serves metrics (--metrics_port), else None.
+        self._metrics = _metrics.for_router()
 
     def run(self):
         """Route calls until the router has drained (see :meth:`drain`)."""
@@ -277,6 +280,8 @@ class LoadBalancer(object):
                 if self.control is not None:
                     self._read_control()
                 self._check_workers(now)
+                if self._metrics is not None:
+                    self._metrics.update(self)
                 next_check = now + HEARTBEAT_INTERVAL
             if self.draining and self._drained(now):
                 logger.info('router: drained: every call answered, %d clients told',

@@ -352,10 +352,12 @@ class TotoService(object):
                                  'without it', helper.name, helper.pid,
                                  _exit_reason(helper.exitcode))
                 helpers.remove(helper)
+                self._process_ended(helper)
             for service_id in sorted(running):
                 process = processes[service_id]
                 if process.is_alive():
                     continue
+                self._process_ended(process)
                 ended = '%s process (pid %d) %s' % (process.name, process.pid,
                                                     _exit_reason(process.exitcode))
                 if process.exitcode == 0 or self._stopping:
@@ -372,6 +374,7 @@ class TotoService(object):
                     running.discard(service_id)
                     continue
                 logger.warning('%s: starting it again', ended)
+                self._process_restarting(process)
                 processes[service_id] = self._start_process(service_id, 'again')
                 if daemonized:
                     _write_pid(pid_path(service_id + 1), processes[service_id].pid)
@@ -392,6 +395,12 @@ class TotoService(object):
         service itself, from :meth:`_pause`.
         """
         return False
+
+    def _process_ended(self, process):
+        """Called in the parent for each service or helper process found ended."""
+
+    def _process_restarting(self, process):
+        """Called in the parent before a crashed service ``process`` is started again."""
 
     def _pause(self, timeout, processes):
         """Wait up to ``timeout`` seconds, or until the first of ``processes`` ends.

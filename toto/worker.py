@@ -53,7 +53,7 @@ from tornado.concurrent import is_future
 from tornado.ioloop import IOLoop
 from tornado.options import options
 
-from toto import _dispatch
+from toto import _dispatch, _metrics
 from toto._codec import MessageCodec
 from toto._security import (bind_private, check_socket_path, claim_of,
                             default_socket_directory, load_curve_key,
@@ -126,6 +126,14 @@ safe_define('compression_module', type=str, group=_OPTION_GROUP, metavar='MODULE
 safe_define('serialization_module', type=str, group=_OPTION_GROUP, metavar='MODULE',
             help='Module with dumps()/loads() for messages, e.g. json (default: '
                  'pickle protocol 2); must match the clients')
+safe_define('metrics_port', type=int, group=_OPTION_GROUP, metavar='PORT',
+            help='Serve Prometheus metrics of the service at http://ADDRESS:PORT/metrics '
+                 '(needs prometheus_client: pip install toto-compat[metrics]); '
+                 'unset or 0: off')
+safe_define('metrics_address', default='127.0.0.1', type=str, group=_OPTION_GROUP,
+            metavar='ADDRESS',
+            help='Address the metrics endpoint (--metrics_port) listens on; the '
+                 'default keeps it on this machine')
 
 CONTROL_PREFIX = _dispatch.CONTROL_PREFIX
 # The first message of a worker process on the control channel: its pid.
@@ -197,6 +205,7 @@ def _check_service_options():
     check_socket_path(options.worker_socket_address, binding=bool(options.worker_bind_address))
     if process_count() and options.control_socket_address:
         check_socket_path(options.control_socket_address, binding=True)
+    _metrics.check_options(options.metrics_port, options.metrics_address)
 
 
 # How long a drained router waits for its last answers to leave.
@@ -404,6 +413,8 @@ class TotoWorker(object):
         self._leaving = False
         self._released = False
         self._left_gracefully = False
+        # Set when the service serves metrics (--metrics_port), else None.
+        self._metrics = _metrics.for_worker()
 
     def error_info(self, error):
         """The error answer for ``error`` (see :func:`error_info`)."""
@@ -671,11 +682,16 @@ class TotoWorker(object):
         if len(frames) != 2:
             error = TotoException(ERROR_SERVER, 'malformed call: %d frames' % len(frames))
             reply = [message_id, self._encode_response({'error': self.error_info(error)})]
+            if self._metrics is not None:
+                self._metrics.rejected()
             return reply, None, None
+        method = None
         try:
             message = self._codec.loads(frames[1])
             method = find_method(self.method_module, message['method']).invoke
             self.last_method = message['method']
+            if self._metrics is not None:
+                method = self._metrics.timed(message['method'], method)
             parameters = message.get('parameters', {})
             if getattr(method, 'asynchronous', False):
                 return [message_id], functools.partial(method, self, parameters), None
@@ -683,6 +699,8 @@ class TotoWorker(object):
             if _is_awaitable(response):
                 return [message_id], None, gen.convert_yielded(response)
         except Exception as error:
+            if method is None and self._metrics is not None:
+                self._metrics.rejected()
             response = {'error': self.error_info(error)}
         return [message_id, self._encode_response(response)], None, None
 
@@ -1145,6 +1163,7 @@ class _RollingReload(object):
                 return False
         elif not old.is_alive():
             old.join()
+            service._process_ended(old)
             self.replaced += 1
             logger.info('%s process (pid %d) %s: replaced by pid %d (reload)', old.name,
                         old.pid, _exit_reason(old.exitcode), new.pid)
@@ -1212,7 +1231,8 @@ class TotoWorkerService(TotoService):
     ``control_socket_address``, ``command``, ``processes``, ``daemon``,
     ``pidfile``, ``debug``, ``startup_function``, ``compression_module``,
     ``serialization_module``, ``max_message_size``, ``curve_secret_key``,
-    ``curve_authorized_keys`` and ``shutdown_timeout``.
+    ``curve_authorized_keys``, ``shutdown_timeout``, ``metrics_port`` and
+    ``metrics_address``.
 
     SIGTERM, ``--stop`` and ``--command=shutdown`` stop it gracefully: with
     balanced dispatch the router tells its clients it is draining, answers
@@ -1231,9 +1251,13 @@ class TotoWorkerService(TotoService):
     # Why the service was asked to stop (a signal, a command), until it starts to.
     _stop_requested = None
     _stop_deadline = None
+    _metrics_service = None
 
     def prepare(self):
         self._check_options()
+        # Before any other process starts: they inherit where metrics go.
+        self._metrics_service = _metrics.start_service(options.metrics_port,
+                                                       options.metrics_address)
         self._socket_claims = []
         count = process_count()
         if count and options.method_module:
@@ -1377,10 +1401,20 @@ class TotoWorkerService(TotoService):
                         process.terminate()
         return False
 
+    def _process_ended(self, process):
+        if self._metrics_service is not None:
+            self._metrics_service.process_ended(process.pid)
+
+    def _process_restarting(self, process):
+        if self._metrics_service is not None:
+            self._metrics_service.process_restarted()
+
     def finish(self):
         for process in self._retiring:
             process.terminate()
             process.join()
+        if self._metrics_service is not None:
+            self._metrics_service.close()
         if self._control is not None:
             self._control.close()
             self._control = None
