@@ -316,3 +316,16 @@ def test_a_call_that_outlasts_the_shutdown_timeout_is_stopped_with_the_service(s
     assert '--shutdown_timeout (1 s) is over' in service.output(), service.describe()
     wait_until(lambda: not group_running(service.pid), 10,
                message='a process of the service outlived it')
+
+
+@pytest.mark.timeout(40)
+def test_reload_is_refused_with_queue_dispatch(services):
+    service = services.start(processes=1, args=['--dispatch=queue'])
+    pid = pids_answering(services.connect(service.address), 1, logs=services.logs)
+
+    status, out, err = _worker_command(
+        services, ['--command=reload', '--control_socket_address=' + service.control_address])
+
+    assert status == 4, (status, out, err)
+    assert 'reload needs --dispatch=balanced' in err, err
+    assert pids_answering(services.connect(service.address), 1, logs=services.logs) == pid

@@ -576,7 +576,10 @@ class LoadBalancer(object):
             del clients[client]
         for worker in list(self.workers.values()):
             silent = now - worker.last_seen
-            if silent > WORKER_FORGET_AFTER:
+            if silent > WORKER_FORGET_AFTER or (
+                    not worker.window and silent > WORKER_TIMEOUT and
+                    worker.sent == worker.finished):
+                # Gone for long, or left after it said it takes no more calls.
                 self._forget(worker)
             elif worker.live and silent > WORKER_TIMEOUT:
                 logger.warning('router: worker %r silent for %.1f s (gone, or busy in a long '

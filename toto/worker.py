@@ -1344,6 +1344,10 @@ class TotoWorkerService(TotoService):
             return 'the service is stopping'
         if self._reload is not None:
             return 'a reload is already under way'
+        if options.dispatch != 'balanced':
+            # A queue device hands calls to a REP process that cannot refuse
+            # them: those queued for the process being replaced would be lost.
+            return 'reload needs --dispatch=balanced'
         try:
             _reimport_methods(options.method_module)
         except Exception as error:
@@ -1369,7 +1373,11 @@ class TotoWorkerService(TotoService):
                 self._retiring.append(leaving)
             self._reload = None
         router = self._router_process
-        if options.dispatch == 'balanced' and router is not None and router.is_alive():
+        if router is not None and not router.is_alive():
+            # Nothing can reach the worker processes any more: stop them now.
+            logger.info('stopping (%s): the router has ended already', reason)
+            self._stop_phase = 'now'
+        elif options.dispatch == 'balanced' and router is not None:
             logger.info('stopping (%s): the router tells its clients and answers every '
                         'call it took, for up to %g s (--shutdown_timeout)', reason,
                         options.shutdown_timeout)
@@ -1385,6 +1393,8 @@ class TotoWorkerService(TotoService):
         """Whether the stop under way is over (or out of time)."""
         if not self._stopping or self._stop_deadline is None:
             return False
+        if self._stop_phase == 'now':
+            return True
         if time.time() > self._stop_deadline:
             logger.warning('stopping: --shutdown_timeout (%g s) is over: stopping the '
                            'processes still running', options.shutdown_timeout)

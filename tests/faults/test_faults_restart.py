@@ -17,7 +17,8 @@ import threading
 import time
 
 import pytest
-from faultkit import Tally
+import zmq
+from faultkit import Tally, pickled_call
 from support import wait_until
 
 RATE = 1000  # calls a second
@@ -38,6 +39,10 @@ def control_address(service):
 def stop_gracefully(service):
     """SIGTERM to the service's main process only, as --stop does; wait for the end."""
     os.kill(service.pid, signal.SIGTERM)
+    return wait_stopped(service)
+
+
+def wait_stopped(service):
     wait_until(lambda: service.process.poll() is not None and not service.members(),
                STOP_WAIT, interval=0.05,
                message='%s still running after SIGTERM\n%s' % (service.name,
@@ -64,8 +69,9 @@ def reload_and_wait(service):
 class SteadySender(object):
     """Calls ``echo`` ``RATE`` times a second from a thread until stopped."""
 
-    def __init__(self, connection, tally):
+    def __init__(self, connection, tally, rate=RATE):
         self.connection = connection
+        self.rate = rate
         self.tally = tally
         self.sent = 0
         self._stop = threading.Event()
@@ -76,7 +82,7 @@ class SteadySender(object):
     def _run(self):
         started = time.time()
         while not self._stop.is_set():
-            due = int((time.time() - started) * RATE)
+            due = int((time.time() - started) * self.rate)
             while self.sent < due:
                 self.connection.invoke('echo', {'n': self.sent},
                                        callback=self.tally.callback(self.sent))
@@ -132,3 +138,55 @@ def test_restarting_and_reloading_two_services_under_steady_calls_loses_none(
     assert all(step[2] == 0 for step in steps if step[0].startswith('stop')), steps
     for service in stopped:
         assert 'drained: every call answered' in service.output(), service.describe()
+
+
+@pytest.mark.timeout(STOP_WAIT + 60)
+def test_a_client_with_one_address_waits_out_a_restart_and_loses_no_call(lab, fault_report):
+    service = lab.zmq_service(processes=1)
+    connection = lab.connect(service.address, timeout=CALL_TIMEOUT)
+    tally = Tally()
+    sender = SteadySender(connection, tally, rate=200)
+    try:
+        assert tally.wait_count(100, 10), tally.counts()
+        stop_started = time.time()
+        assert stop_gracefully(service) == 0
+        sent_while_down = sender.sent
+        port = int(service.address.rsplit(':', 1)[1])
+        lab.zmq_service(processes=1, port=port)
+        down = time.time() - stop_started
+        # Calls made while no service listened go out once one does.
+        assert tally.wait_count(sent_while_down + 100, 10), tally.counts()
+    finally:
+        sender.stop()
+    finished = tally.wait_all(2 * CALL_TIMEOUT + 5)
+    counts = tally.counts()
+    fault_report('zmq: a one-address client across a graceful restart, 200 calls/s, '
+                 'no retry', counts, transport='zmq', down=round(down, 2))
+    assert finished, counts
+    tally.assert_exactly_once()
+    assert counts['answered'] == counts['sent'] == sender.sent, counts
+
+
+@pytest.mark.timeout(STOP_WAIT + 30)
+def test_a_client_that_ignores_the_drain_notice_has_its_calls_answered_before_the_end(lab):
+    service = lab.zmq_service(processes=1)
+    # A DEALER like the original client's: it never answers the notice.
+    dealer = lab.raw_dealer(service.address)
+    for number in range(200):
+        dealer.send_multipart([b'', b'call-%d' % number, pickled_call('echo', {'i': number})])
+    assert dealer.poll(10000, zmq.POLLIN)
+
+    os.kill(service.pid, signal.SIGTERM)
+    answers, notices = set(), 0
+    while dealer.poll(10000, zmq.POLLIN):
+        _, message_id, payload = dealer.recv_multipart()
+        if message_id == b'toto:draining':
+            notices += 1
+        else:
+            answers.add(message_id)
+        if len(answers) == 200 and notices:
+            break
+
+    assert len(answers) == 200 and notices >= 1, (len(answers), notices)
+    assert wait_stopped(service) == 0
+    assert 'drained: every call answered' in service.output(), service.describe()
