@@ -290,7 +290,8 @@ def test_sigterm_answers_the_call_in_hand_before_the_service_exits(services):
     open(gate, 'w').close()
 
     assert service.wait_exit() == 0, service.describe()
-    wait_until(lambda: answers, 10, message='the call in hand was never answered')
+    wait_until(lambda: answers, 10,
+               message='the call in hand was never answered\n' + service.describe())
     assert answers[0]['gate_opened'] is True, answers
     assert 'drained: every call answered' in service.output(), service.describe()
 

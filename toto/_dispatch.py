@@ -41,11 +41,15 @@ Draining, for a stop or a restart: the router sends every client it knows
 an answer under the message id :data:`DRAINING_ID`, which no call uses
 (clients of the original package drop it as an answer to a call they do
 not know).  This package's clients send no more calls on that connection
-and answer with a call of the same id and an empty payload; everything they
-sent before it was read before it.  The router goes on serving calls, and
-returns from :meth:`LoadBalancer.run` once every client it told has
-answered (or stayed silent for :data:`DRAIN_QUIET` seconds) and every call
-it took has finished.
+and answer with a call of the same id and an empty payload (everything they
+sent before it was read before it), then, once they have read the answers
+to every call they sent there, with one whose payload is ``done``.  The
+router goes on serving calls, and returns from :meth:`LoadBalancer.run`
+once every call it took has finished and every client it told has said
+``done``, has gone, or (a client that never answers the notice) has stayed
+silent for :data:`DRAIN_QUIET` seconds.  Closing a connection earlier could
+lose answers: libzmq drops what a client had received but not yet read
+when the connection closes.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -100,8 +104,12 @@ DRAINING_ID = b'toto:draining'
 RELEASED = b'released'
 #: A draining router waits this long for a told client that neither answers
 #: the notice nor sends calls (a client of the original package, or one that
-#: has gone) before it stops waiting for it.
+#: has gone) before it stops waiting for it; it tells the clients that have
+#: not said ``done`` again this often, which finds the ones that have gone.
 DRAIN_QUIET = 1.0
+#: The payload of a client's last answer to the notice: it has read the
+#: answers to every call it sent on that connection.
+DRAIN_DONE = b'done'
 #: A client the router has not heard from for this long is not told about
 #: a drain (its connection is most likely gone).
 CLIENT_MEMORY = 600.0
@@ -225,9 +233,14 @@ class LoadBalancer(object):
         # tell when the router drains.
         self.clients = {}
         self.draining = False
-        # Draining: when each client was last told, and the ones that answered.
+        # Draining: when each client was first and last told; the ones that
+        # answered the notice, the ones that have all their answers, and the
+        # ones whose connection has gone.
         self._told = {}
+        self._retold = {}
         self._acked = set()
+        self._done = set()
+        self._gone = set()
         # Client connections open now, counted from the frontend's monitor.
         self.connections = 0
         self._monitor = frontend.get_monitor_socket(
@@ -306,6 +319,9 @@ class LoadBalancer(object):
         if self.draining:
             return
         self.draining = True
+        # A send to a client that has gone now fails instead of vanishing:
+        # that is how the router knows not to wait for it.
+        self.frontend.setsockopt(zmq.ROUTER_MANDATORY, 1)
         now = time.time()
         for client, last_call in list(self.clients.items()):
             if now - last_call < CLIENT_MEMORY:
@@ -315,13 +331,17 @@ class LoadBalancer(object):
                         worker.sent - worker.finished for worker in self.workers.values()))
 
     def _tell_draining(self, client, now):
-        if client in self._acked:
+        if client in self._done or client in self._gone:
             return
-        told = self._told.get(client)
+        told = self._retold.get(client)
         if told is not None and now - told < DRAIN_QUIET:
             return
-        self._told[client] = now
-        send_frames(self.frontend, [client, b'', DRAINING_ID, b''])
+        self._told.setdefault(client, now)
+        self._retold[client] = now
+        try:
+            send_frames(self.frontend, [client, b'', DRAINING_ID, b''])
+        except zmq.ZMQError:  # EHOSTUNREACH: its connection has closed
+            self._gone.add(client)
 
     def _drained(self, now):
         if self.held:
@@ -331,11 +351,16 @@ class LoadBalancer(object):
             if worker.sent != worker.finished:
                 return False
         clients = self.clients
-        for client, told in self._told.items():
-            if client not in self._acked and \
-                    now - max(told, clients.get(client, 0)) < DRAIN_QUIET:
-                return False
-        return True
+        waiting = False
+        for client, told in list(self._told.items()):
+            self._tell_draining(client, now)  # finds the ones that have gone
+            if client in self._done or client in self._gone:
+                continue
+            # A client that answered the notice still reads its answers; one
+            # that never did is an original client, or has gone.
+            if client in self._acked or now - max(told, clients.get(client, 0)) < DRAIN_QUIET:
+                waiting = True
+        return not waiting
 
     def _read_control(self):
         control = self.control
@@ -413,9 +438,12 @@ class LoadBalancer(object):
             self._answer_malformed(frames)
             return self._refuse('a call of %d frames' % (len(frames) - 2))
         if frames[2] == DRAINING_ID:
-            # A client read the notice: nothing more comes from it.
+            # A client read the notice: nothing more comes from it; "done":
+            # it has read all its answers too.
             if self.draining:
                 self._acked.add(frames[0])
+                if frames[3] == DRAIN_DONE:
+                    self._done.add(frames[0])
                 self.clients[frames[0]] = time.time()
             return None
         size = len(frames[2]) + len(frames[3])
@@ -429,7 +457,10 @@ class LoadBalancer(object):
             return
         value = 'malformed call: %d frames' % (len(frames) - 2)
         answer = self.codec.dumps({'error': {'code': ERROR_SERVER, 'value': value}})
-        send_frames(self.frontend, [frames[0], b'', frames[2], answer])
+        try:
+            send_frames(self.frontend, [frames[0], b'', frames[2], answer])
+        except zmq.ZMQError:
+            pass  # draining (ROUTER_MANDATORY), and the client has gone
 
     def _refuse(self, why):
         self.refused += 1
@@ -507,13 +538,19 @@ class LoadBalancer(object):
             if len(head) > _STATE_SIZE:
                 # An answer: [client, b'', message id(, payload)] to the client.
                 end = _STATE_SIZE + 1 + six.indexbytes(head, _STATE_SIZE)
-                frontend.send(head[_STATE_SIZE + 1:end], _SNDMORE)
-                frontend.send(b'', _SNDMORE)
-                if len(frames) == 3:
-                    frontend.send(head[end:], _SNDMORE)
-                    frontend.send(frames[2])
+                try:
+                    frontend.send(head[_STATE_SIZE + 1:end], _SNDMORE)
+                except zmq.ZMQError:
+                    # Draining (ROUTER_MANDATORY): the client has gone, and
+                    # nothing of the answer was queued.
+                    pass
                 else:
-                    frontend.send(head[end:])
+                    frontend.send(b'', _SNDMORE)
+                    if len(frames) == 3:
+                        frontend.send(head[end:], _SNDMORE)
+                        frontend.send(frames[2])
+                    else:
+                        frontend.send(head[end:])
                 self.answered += 1
             worker = workers.get(frames[0])
             if worker is None:

@@ -43,7 +43,7 @@ from six.moves._thread import get_ident as _get_ident
 from tornado.options import options
 
 from toto._codec import MessageCodec
-from toto._dispatch import DRAINING_ID
+from toto._dispatch import DRAIN_DONE, DRAINING_ID
 from toto._security import load_curve_key
 from toto.workerconnection import (WorkerConnection, _instances, _instances_lock,
                                    check_max_in_flight, check_method, check_timeout,
@@ -234,7 +234,9 @@ class _Link(object):
 
     A link is ``draining`` from the worker service's notice that it is
     stopping until the connection drops: no call is sent on it meanwhile,
-    and the calls already sent are answered.
+    the calls already sent are answered, and once none is left on the wire
+    the service is told so (it closes the connection only then: libzmq drops
+    answers received but not yet read when a connection closes).
     """
 
     __slots__ = ('address', 'socket', 'descriptor', 'retired_at', 'check_scheduled', 'window',
@@ -470,6 +472,8 @@ class _Channel(object):
             if call.epoch == link.epoch:  # else its connection dropped: given back then
                 link.on_wire -= 1
                 link.window.release()
+                if link.draining and not link.on_wire:
+                    self._answer_draining(link, DRAIN_DONE)
 
     def _on_disconnect(self, link):
         monitor = link.monitor
@@ -597,10 +601,16 @@ class _Channel(object):
             logger.info('worker service at %s is stopping: no new calls go to it',
                         link.address)
             link.draining = True
+        self._answer_draining(link, b'')
+        if not link.on_wire:
+            self._answer_draining(link, DRAIN_DONE)
+
+    @staticmethod
+    def _answer_draining(link, payload):
         try:
             link.socket.send(b'', _SEND_MORE)
             link.socket.send(DRAINING_ID, _SEND_MORE)
-            link.socket.send(b'', _NOBLOCK)
+            link.socket.send(payload, _NOBLOCK)
         except zmq.Again:
             pass  # the connection dropped: the service has gone already
 
