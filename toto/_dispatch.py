@@ -31,6 +31,10 @@ to a worker it has not heard from for three seconds, and forgets it after
 a minute; the calls that worker held time out or are retried by their
 clients, as with any lost answer.
 
+A worker silent for three seconds gets ``[PROBE]``, one frame, once a
+second, which it ignores: when the send fails, its connection has closed and
+the router forgets it at once.
+
 A worker that is leaving (a reload, a shutdown) says it accepts 0 calls;
 the router then sends it no more and answers ``[RELEASED]``, one frame.
 Every call the router sent that worker was sent before that frame, so once
@@ -102,6 +106,9 @@ DRAINING_ID = b'toto:draining'
 #: The router's one-frame message to a worker that said it accepts no more
 #: calls: nothing more will come.
 RELEASED = b'released'
+#: The router's one-frame message to a silent worker, which ignores it: a
+#: send that fails tells the router the worker's connection has closed.
+PROBE = b'probe'
 #: A draining router waits this long for a told client that neither answers
 #: the notice nor sends calls (a client of the original package, or one that
 #: has gone) before it stops waiting for it; it tells the clients that have
@@ -574,6 +581,15 @@ class LoadBalancer(object):
             self._send_held()
         return count
 
+    def _reachable(self, worker):
+        """Whether ``worker``'s connection is still open (it gets a probe)."""
+        try:
+            self.backend.send(worker.identity, _SNDMORE)
+            self.backend.send(PROBE)
+        except zmq.ZMQError:  # EHOSTUNREACH (ROUTER_MANDATORY)
+            return False
+        return True
+
     def _release(self, worker):
         try:
             self.backend.send(worker.identity, _SNDMORE)
@@ -613,12 +629,18 @@ class LoadBalancer(object):
             del clients[client]
         for worker in list(self.workers.values()):
             silent = now - worker.last_seen
-            if silent > WORKER_FORGET_AFTER or (
-                    not worker.window and silent > WORKER_TIMEOUT and
-                    worker.sent == worker.finished):
-                # Gone for long, or left after it said it takes no more calls.
+            if silent <= WORKER_TIMEOUT:
+                continue
+            if silent > WORKER_FORGET_AFTER or not self._reachable(worker):
+                # Silent for long, or its connection has closed (it left, or
+                # died): what it had unfinished will never be answered.
+                unfinished = worker.sent - worker.finished
+                if unfinished:
+                    logger.warning('router: worker %r has gone with %d unfinished calls; '
+                                   'they time out or are retried by their clients',
+                                   worker.identity, unfinished)
                 self._forget(worker)
-            elif worker.live and silent > WORKER_TIMEOUT:
+            elif worker.live:
                 logger.warning('router: worker %r silent for %.1f s (gone, or busy in a long '
                                'call); no calls go to it until it speaks again',
                                worker.identity, silent)

@@ -147,6 +147,8 @@ _STATUS_WAIT = 1.5
 # How long a worker process that left gracefully waits for its last answers
 # to leave.
 _LEAVING_LINGER = 5.0
+# How often the main process looks at the processes while it stops.
+_STOPPING_INTERVAL = 0.02
 # How long a reload waits for a new worker process to say hello.
 _RELOAD_START_WAIT = 10.0
 #: ``balanced``: the router sends a call only to a worker with room for it;
@@ -600,6 +602,8 @@ class TotoWorker(object):
                 self._released = True
                 self._end_if_done()
                 continue
+            if len(frames) == 1 and frames[0] == _dispatch.PROBE:
+                continue  # the router checking that this connection is open
             if len(frames) != 2:
                 # Counted as finished all the same, or the router would keep
                 # a place for it in this worker's window for good.
@@ -1326,6 +1330,9 @@ class TotoWorkerService(TotoService):
             self._control = _ServiceControl(self._control_address())
         if self._control is None:
             return super(TotoWorkerService, self)._pause(timeout, processes)
+        if self._stopping:
+            # Each step of a stop waits on the one before: look more often.
+            timeout = min(timeout, _STOPPING_INTERVAL)
         router = self._router_process if options.dispatch == 'balanced' else None
         for command, sender in self._control.serve(timeout, processes, router):
             self._run_command(command, sender)
