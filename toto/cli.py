@@ -151,9 +151,10 @@ def status_table(status):
     """The text ``toto-worker --command=status`` prints for a status document."""
     service = status.get('service') or {}
     router = status.get('router')
-    lines = ['service  pid %s  %s  up %s  %s worker process(es)  dispatch %s' % (
+    count = service.get('processes')
+    lines = ['service  pid %s  %s  up %s  %s worker process%s  dispatch %s' % (
         service.get('pid'), service.get('state'), _duration(service.get('uptime')),
-        service.get('processes'), service.get('dispatch'))]
+        count, '' if count == 1 else 'es', service.get('dispatch'))]
     if router:
         lines.append('router   pid %s  %s  up %s  calls queued %s  clients connected %s  '
                      'answered %s  workers busy %s of %s' % (
@@ -161,6 +162,8 @@ def status_table(status):
                          'routing', _duration(router.get('uptime')), router.get('calls_queued'),
                          router.get('clients_connected'), router.get('answered'),
                          router.get('workers_busy'), router.get('workers')))
+    elif service.get('dispatch') == 'queue' and service.get('address'):
+        lines.append('router   a queue device (--dispatch=queue): no figures')
     elif service.get('address'):
         lines.append('router   did not answer')
     else:
