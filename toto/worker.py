@@ -722,7 +722,8 @@ def send_control_command(command, address):
     worker processes one at a time with ones running the method modules as
     they are on disk now, and ``status`` has each worker process log its
     count of answers.  Returns how many worker processes the command
-    reached (for ``status``: how many answered); raises
+    reached (for ``status``: how many the service asked, see
+    :func:`service_status` for what they said); raises
     :exc:`RuntimeError` when no service answers within a few seconds or the
     service refuses the command (a reload whose new code does not import).
     """
