@@ -583,19 +583,19 @@ class LoadBalancer(object):
 
     def _reachable(self, worker):
         """Whether ``worker``'s connection is still open (it gets a probe)."""
+        return self._tell_worker(worker, PROBE)
+
+    def _release(self, worker):
+        self._tell_worker(worker, RELEASED)
+
+    def _tell_worker(self, worker, message):
+        """Send ``worker`` a one-frame message; False when it has gone."""
         try:
             self.backend.send(worker.identity, _SNDMORE)
-            self.backend.send(PROBE)
+            self.backend.send(message)
         except zmq.ZMQError:  # EHOSTUNREACH (ROUTER_MANDATORY)
             return False
         return True
-
-    def _release(self, worker):
-        try:
-            self.backend.send(worker.identity, _SNDMORE)
-            self.backend.send(RELEASED)
-        except zmq.ZMQError:
-            pass  # gone already
 
     def _refuse_worker_message(self, frames):
         self.refused += 1

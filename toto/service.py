@@ -297,7 +297,7 @@ class TotoService(object):
         previous = signal.signal(signal.SIGTERM, self._on_stop_signal)
         try:
             if processes:
-                self._supervise(processes, daemonized)
+                self._supervise(processes)
             else:
                 while any(process.is_alive() for process in helpers):
                     if self._pause(_SUPERVISE_INTERVAL, helpers):
@@ -327,7 +327,14 @@ class TotoService(object):
         logger.info('%s process started %s (pid %d)', process.name, reason, process.pid)
         return process
 
-    def _supervise(self, processes, daemonized):
+    def _replace_process(self, service_id, reason):
+        """Start a new process for ``service_id``; a daemon's pidfile names it."""
+        process = self._start_process(service_id, reason)
+        if self._daemonized:
+            _write_pid(pid_path(service_id + 1), process.pid)
+        return process
+
+    def _supervise(self, processes):
         """Wait for the service processes; start again any that crashed.
 
         A process that ends cleanly (a ``shutdown`` command, SIGTERM) stays
@@ -375,9 +382,7 @@ class TotoService(object):
                     continue
                 logger.warning('%s: starting it again', ended)
                 self._process_restarting(process)
-                processes[service_id] = self._start_process(service_id, 'again')
-                if daemonized:
-                    _write_pid(pid_path(service_id + 1), processes[service_id].pid)
+                processes[service_id] = self._replace_process(service_id, 'again')
 
     #: Set once the service is on its way out: ended processes stay ended.
     _stopping = False

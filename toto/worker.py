@@ -61,7 +61,7 @@ from toto._security import (bind_private, check_socket_path, claim_of,
                             zmq_bind_host)
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.options import safe_define
-from toto.service import TotoService, _exit_reason, _write_pid, pid_path, process_count
+from toto.service import TotoService, _exit_reason, pid_path, process_count
 
 try:
     from inspect import isawaitable as _isawaitable
@@ -429,13 +429,15 @@ class TotoWorker(object):
 
     def status(self):
         """What this process is doing, as a dict of plain values."""
-        if self.dispatch == 'balanced':
-            in_hand = self._running
-        else:
-            in_hand = int(self._in_hand is not None)
         return {'pid': os.getpid(), 'state': 'leaving' if self._leaving else 'serving',
-                'answered': self.calls_answered, 'errors': self.errors, 'in_hand': in_hand,
-                'uptime': time.time() - self.started, 'last_method': self.last_method}
+                'answered': self.calls_answered, 'errors': self.errors,
+                'in_hand': self._calls_in_hand(), 'uptime': time.time() - self.started,
+                'last_method': self.last_method}
+
+    def _calls_in_hand(self):
+        # Balanced: coroutines and asynchronous work running; queue: the one
+        # coroutine whose answer the REP socket waits for.
+        return self._running + int(self._in_hand is not None)
 
     def start(self):
         """Serve calls until a ``shutdown`` command or the process is stopped."""
@@ -519,7 +521,7 @@ class TotoWorker(object):
             return
         self._leaving = True
         logger.info('worker pid %d: leaving: answering the %d calls in hand first',
-                    os.getpid(), self.status()['in_hand'])
+                    os.getpid(), self._calls_in_hand())
         if self.dispatch == 'balanced':
             # Room for no calls: the router sends no more, and says so.
             self._window = 0
@@ -529,7 +531,7 @@ class TotoWorker(object):
             self._end_if_done()
 
     def _end_if_done(self):
-        if self._released and self._leaving and not self._running and self._in_hand is None:
+        if self._released and self._leaving and not self._calls_in_hand():
             logger.info('worker pid %d: every call answered (%d in all): leaving',
                         os.getpid(), self.calls_answered)
             self._left_gracefully = True
@@ -923,17 +925,25 @@ class _ServiceControl(object):
 
     def send_to_workers(self, command, pids=None):
         """Send ``command`` to the worker processes (those in ``pids``); return how many."""
-        reached = 0
+        reached = len(self._command_workers(command, pids))
+        if pids is None:
+            logger.info('control command %r: passed on to %d worker process%s', command,
+                        reached, '' if reached == 1 else 'es')
+        return reached
+
+    def _command_workers(self, command, pids=None):
+        """Send ``command`` to the worker processes; return ``{routing id: pid}`` reached.
+
+        A process the send fails for has ended, and is forgotten.
+        """
+        reached = {}
         for pid, worker in list(self._workers.items()):
             if pids is not None and pid not in pids:
                 continue
             if self._send(worker, CONTROL_PREFIX, command.encode('ascii')):
-                reached += 1
+                reached[worker] = pid
             else:
                 del self._workers[pid]
-        if pids is None:
-            logger.info('control command %r: passed on to %d worker process%s', command,
-                        reached, '' if reached == 1 else 'es')
         return reached
 
     def send_to_router(self, command):
@@ -950,12 +960,7 @@ class _ServiceControl(object):
 
     def request_status(self, sender, service):
         """Ask every process for its status; answer ``sender`` when all did."""
-        asked = {}
-        for pid, worker in list(self._workers.items()):
-            if self._send(worker, CONTROL_PREFIX, b'status'):
-                asked[worker] = pid
-            else:
-                del self._workers[pid]
+        asked = self._command_workers('status')
         router = None
         if self._router is not None and self.send_to_router('status'):
             router = self._router[1]
@@ -1141,7 +1146,7 @@ class _RollingReload(object):
                 old = processes[service_id]
                 if not old.is_alive():
                     continue  # being restarted already, from the new code
-                processes[service_id] = service._replace_process(service_id)
+                processes[service_id] = service._replace_process(service_id, 'for a reload')
                 self.current = (service_id, old)
                 self.leaving = False
                 self.since = now
@@ -1275,6 +1280,11 @@ class TotoWorkerService(TotoService):
     # Why the service was asked to stop (a signal, a command), until it starts to.
     _stop_requested = None
     _stop_deadline = None
+    # What the stop waits for: 'router' (to drain), 'workers' (to end), or
+    # 'now' (nothing: stop what is left).
+    _stop_phase = None
+    # Whether the router has been told to drain (it may not have said hello yet).
+    _drain_sent = False
     _metrics_service = None
 
     def prepare(self):
@@ -1384,12 +1394,6 @@ class TotoWorkerService(TotoService):
                     len(self._processes), '' if len(self._processes) == 1 else 'es')
         self._reload = _RollingReload(range(len(self._processes)))
         return None
-
-    def _replace_process(self, service_id):
-        process = self._start_process(service_id, 'for a reload')
-        if self._daemonized:
-            _write_pid(pid_path(service_id + 1), process.pid)
-        return process
 
     def _begin_stop(self, reason):
         self._stopping = True

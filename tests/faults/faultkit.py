@@ -437,9 +437,15 @@ class Process(object):
     def end(self, sig=signal.SIGKILL, timeout=10.0):
         """Signal the group and wait until none of its processes is left alive."""
         self.kill(sig)
+        self.wait_ended(timeout, 'after %s' % sig)
+
+    def wait_ended(self, timeout, why=''):
+        """Wait until none of the group's processes is left alive; return the exit status."""
         wait_until(lambda: self.process.poll() is not None and not self.members(), timeout,
-                   message='%s still running after %s' % (self.name, sig))
+                   message='%s still running %s\n%s' % (
+                       self.name, why, self.describe()))
         _tell_reaper(-self.process.pid)
+        return self.process.returncode
 
 
 class Service(Process):
@@ -449,6 +455,8 @@ class Service(Process):
         Process.__init__(self, name, argv, env, log_path, cwd)
         self.address = address
         self.kind = kind
+        # The service's own control socket (zmq services the lab names it for).
+        self.control_address = None
 
 
 class FaultLab(object):
@@ -509,6 +517,8 @@ class FaultLab(object):
         argv += dispatch_args(args)
         service = Service(name, argv, child_env(env), self.path(name + '.log'),
                           self.directory, address, 'zmq')
+        if not default_sockets:
+            service.control_address = self.ipc(name + '-c')
         self.processes.append(service)
         service.first_answer = None
         if wait:

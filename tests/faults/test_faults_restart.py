@@ -29,31 +29,16 @@ CALL_TIMEOUT = 10.0
 STOP_WAIT = 40.0
 
 
-def control_address(service):
-    for argument in service.argv:
-        if argument.startswith('--control_socket_address='):
-            return argument.split('=', 1)[1]
-    raise AssertionError('%s has no control socket address' % service.name)
-
-
 def stop_gracefully(service):
     """SIGTERM to the service's main process only, as --stop does; wait for the end."""
     os.kill(service.pid, signal.SIGTERM)
-    return wait_stopped(service)
-
-
-def wait_stopped(service):
-    wait_until(lambda: service.process.poll() is not None and not service.members(),
-               STOP_WAIT, interval=0.05,
-               message='%s still running after SIGTERM\n%s' % (service.name,
-                                                               service.describe()))
-    return service.process.returncode
+    return service.wait_ended(STOP_WAIT, 'after SIGTERM')
 
 
 def reload_and_wait(service):
     """Reload ``service``; return once every worker process has been replaced."""
     from toto.worker import send_control_command, service_status
-    address = control_address(service)
+    address = service.control_address
     before = set(worker['pid'] for worker in service_status(address)['workers'])
     assert send_control_command('reload', address) == len(before)
 
@@ -188,5 +173,5 @@ def test_a_client_that_ignores_the_drain_notice_has_its_calls_answered_before_th
             break
 
     assert len(answers) == 200 and notices >= 1, (len(answers), notices)
-    assert wait_stopped(service) == 0
+    assert service.wait_ended(STOP_WAIT, 'after SIGTERM') == 0
     assert 'drained: every call answered' in service.output(), service.describe()
