@@ -69,121 +69,35 @@ import six
 import zmq
 
 from toto import _metrics
+from toto._protocol import (CONTROL_PREFIX, DRAIN_DONE, DRAINING_ID, HEARTBEAT_INTERVAL,
+                            PROBE, PROTOCOL_VERSION, RELEASED, STATUS, send_frames)
+from toto._protocol import STATE as _STATE
+from toto._protocol import STATE_SIZE as _STATE_SIZE
+from toto._saturation import SaturationLog
 from toto.exceptions import ERROR_SERVER
 
-logger = logging.getLogger('toto.worker')
+logger = logging.getLogger('toto.worker.router')
 
-#: The version byte that starts every worker's state frame.
-PROTOCOL_VERSION = 1
-#: How often an idle worker says it is still there, in seconds.
-HEARTBEAT_INTERVAL = 1.0
 #: A worker silent for this long gets no more calls until it speaks again.
 WORKER_TIMEOUT = 3 * HEARTBEAT_INTERVAL
 #: A worker silent for this long is forgotten.
 WORKER_FORGET_AFTER = 60.0
-#: Unfinished calls a worker process accepts at once (at least its
-#: --method_concurrency).  Calls beyond the first wait in the worker only
-#: while every worker has as many: they keep a busy worker from idling
-#: between an answer and the router's next call.
-WORKER_WINDOW = 64
 #: Calls the router holds while every worker is busy before it stops reading
 #: clients (they then wait in the clients' own queues).
 MAX_HELD_CALLS = 100000
-
-#: A saturated router or worker process says so at most this often, in seconds.
-SATURATION_LOG_INTERVAL = 60.0
-
-#: The first frame of a command to the router on its control socket; the
-#: router answers a ``status`` command with ``[STATUS, JSON document]``.
-CONTROL_PREFIX = b'command'
-STATUS = b'status'
-#: The router's first message on its control socket, with its pid.
-ROUTER_HELLO = b'router'
-
-#: The message id of the router's "draining" notice and of a client's
-#: answer to it: not a uuid, so no call has it.
-DRAINING_ID = b'toto:draining'
-#: The router's one-frame message to a worker that said it accepts no more
-#: calls: nothing more will come.
-RELEASED = b'released'
-#: The router's one-frame message to a silent worker, which ignores it: a
-#: send that fails tells the router the worker's connection has closed.
-PROBE = b'probe'
 #: A draining router waits this long for a told client that neither answers
 #: the notice nor sends calls (a client of the original package, or one that
 #: has gone) before it stops waiting for it; it tells the clients that have
 #: not said ``done`` again this often, which finds the ones that have gone.
 DRAIN_QUIET = 1.0
-#: The payload of a client's last answer to the notice: it has read the
-#: answers to every call it sent on that connection.
-DRAIN_DONE = b'done'
 #: A client the router has not heard from for this long is not told about
 #: a drain (its connection is most likely gone).
 CLIENT_MEMORY = 600.0
 
-_STATE = struct.Struct('>BQH')
-_STATE_SIZE = _STATE.size
 # Plain ints: with pyzmq's enum flags, send_multipart's flag arithmetic
 # costs more than the sends themselves.
 _SNDMORE = int(zmq.SNDMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
-
-
-def worker_state(finished, window):
-    """The state frame a worker sends: calls finished so far, and its window."""
-    return _STATE.pack(PROTOCOL_VERSION, finished, window)
-
-
-def send_frames(socket, frames):
-    """``socket.send_multipart(frames)``, faster on a busy path."""
-    for frame in frames[:-1]:
-        socket.send(frame, _SNDMORE)
-    socket.send(frames[-1])
-
-
-class SaturationLog(object):
-    """Tells the log when calls queue for a worker process without a break.
-
-    A worker that finds the next call already waiting each time it answers
-    one is the bottleneck of the service: callers wait on top of the
-    method's own time, and calls start to time out.  After ``after`` seconds
-    of that it logs a warning (at most once a minute), and once it catches
-    up it says for how long.  ``after`` 0 turns it off.
-    """
-
-    def __init__(self, after, who):
-        self.after = after or 0
-        self.who = who
-        self._busy_since = None
-        self._answered_before = 0
-        self._warned = False
-        self._last_warning = None
-
-    def start(self, answered):
-        self._busy_since = time.time()
-        self._answered_before = answered
-
-    def check(self, answered):
-        if self.after <= 0 or self._warned:
-            return
-        now = time.time()
-        busy = now - self._busy_since
-        if busy < self.after:
-            return
-        if self._last_warning is not None and now - self._last_warning < SATURATION_LOG_INTERVAL:
-            return
-        self._warned = True
-        self._last_warning = now
-        logger.warning('%s: saturated: calls have queued for %.1f s without a '
-                       'break (%d answered meanwhile); callers wait and may time out',
-                       self.who, busy, answered - self._answered_before)
-
-    def stop(self, answered):
-        if self._warned:
-            logger.info('%s: caught up after %.1f s of queued calls (%d answered)',
-                        self.who, time.time() - self._busy_since,
-                        answered - self._answered_before)
-            self._warned = False
 
 
 class _Worker(object):

@@ -239,8 +239,8 @@ class WorkerMetrics(object):
     def __init__(self):
         from prometheus_client import Counter, Histogram
 
-        from toto.worker import _is_awaitable
-        self._is_awaitable = _is_awaitable
+        from toto._methods import is_awaitable
+        self._is_awaitable = is_awaitable
         self._calls = Counter('toto_worker_calls', 'Calls taken by the worker processes',
                               ['method', 'outcome'], registry=None)
         self._durations = Histogram('toto_worker_call_duration_seconds',

@@ -46,12 +46,11 @@ from toto._security import shortened, warn_once_if_exposed
 from toto.exceptions import ERROR_SERVER
 from toto.options import safe_define
 from toto.service import TotoService
-from toto.worker import (_is_awaitable, _run_detached, call_startup_function, error_info,
-                         find_method)
-
 # The worker-service options (method_module, compression_module, ...) are
-# shared with the ZeroMQ worker and defined there.
-import toto.worker  # noqa: F401
+# shared with the ZeroMQ worker.
+from toto import _worker_options  # noqa: F401
+from toto._methods import (call_startup_function, error_info, find_method, is_awaitable,
+                           run_detached)
 
 logger = logging.getLogger('toto.httpworker')
 
@@ -297,7 +296,7 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
                 IOLoop.current().add_callback(self._run_detached, method, parameters)
                 return
             result = method(self, parameters)
-            if _is_awaitable(result):
+            if is_awaitable(result):
                 result = yield gen.convert_yielded(result)
         except Exception as error:
             self._answer(500, {'error': self._error_info(error)})
@@ -305,8 +304,8 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
         self._answer(200, result)
 
     def _run_detached(self, method, parameters):
-        _run_detached(functools.partial(method, self, parameters), IOLoop.current(),
-                      self._error_info)
+        run_detached(functools.partial(method, self, parameters), IOLoop.current(),
+                     self._error_info)
 
     def _error_info(self, error):
         return error_info(error, self.debug)

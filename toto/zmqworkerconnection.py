@@ -43,7 +43,7 @@ from six.moves._thread import get_ident as _get_ident
 from tornado.options import options
 
 from toto._codec import MessageCodec
-from toto._dispatch import DRAIN_DONE, DRAINING_ID
+from toto._protocol import DRAIN_DONE, DRAINING_ID
 from toto._security import load_curve_key
 from toto.workerconnection import (WorkerConnection, _instances, _instances_lock,
                                    check_max_in_flight, check_method, check_timeout,

@@ -186,7 +186,7 @@ def main():
     """Run the tour; return the process exit status."""
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     # The tour makes a method fail on purpose; its error log is no news.
-    for noisy in ('toto.worker', 'tornado.access'):
+    for noisy in ('toto.worker', 'toto.calls', 'tornado.access'):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     workers = EmbeddedWorkers()
 

@@ -1,0 +1,174 @@
+"""Finding and running method modules: what the workers and the web handler share.
+
+A Toto method is a module with an ``invoke(handler, parameters)`` function,
+under a method package.  The ZeroMQ worker, the HTTP worker and the web
+handler all find the module for a call's name, run it (plainly, as a
+coroutine, or as an ``@asynchronous`` method whose work goes on after the
+acknowledgement) and turn what it raises into an error answer::
+
+    from toto import _methods
+
+    methods = importlib.import_module('methods')
+    invoke = _methods.find_method(methods, 'account.lookup').invoke
+    try:
+        result = invoke(worker, {'id': 7})
+    except Exception as error:
+        result = {'error': _methods.error_info(error)}
+
+This module imports nothing above :mod:`toto.exceptions`.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import functools
+import importlib
+import inspect
+import logging
+import re
+import types
+
+import six
+from tornado import gen
+from tornado.concurrent import is_future
+
+from toto._security import shortened
+from toto.exceptions import ERROR_SERVER, TotoException
+
+try:
+    from inspect import isawaitable as _isawaitable
+except ImportError:  # Python 2 has no native coroutines
+    _isawaitable = None
+
+logger = logging.getLogger('toto.calls')
+
+
+def is_awaitable(value):
+    """True for Futures and, on Python 3, coroutines and other awaitables.
+
+    A method whose ``invoke`` returns one of these (a ``@gen.coroutine``, an
+    ``async def``, or a function returning a Future) is awaited, and its
+    answer is what the awaitable resolves to.
+    """
+    return is_future(value) or (_isawaitable is not None and _isawaitable(value))
+
+
+def run_detached(run, io_loop, report, on_done=None):
+    """Run an asynchronous method after its acknowledgement.
+
+    Nobody waits for its answer, so ``report`` (which logs) gets what
+    ``run()`` raises, or what the coroutine it returns fails with.  True when
+    it goes on as a coroutine; ``on_done`` is then called once that ends.
+    """
+    try:
+        result = run()
+        if is_awaitable(result):
+            io_loop.add_future(gen.convert_yielded(result),
+                               functools.partial(_report_failure, report, on_done))
+            return True
+    except Exception as error:
+        report(error)
+    return False
+
+
+def _report_failure(report, on_done, future):
+    try:
+        future.result()
+    except BaseException as error:  # a cancelled Future raises no Exception
+        report(error)
+    if on_done is not None:
+        on_done()
+
+
+def find_method(method_module, name):
+    """Return the method module for the call ``name`` under ``method_module``.
+
+    ``'a.b'`` is ``method_module.a.b``; submodules are imported on first use,
+    so a package need not import them itself.  A name that does not resolve
+    raises ``AttributeError``, as the original worker did.  Unlike the
+    original, a name resolves only to modules inside ``method_module``'s
+    package: not through a module it imports (``methods.json.decoder``) nor
+    to any other object, and names with private parts (``_x``), parts that
+    are not identifiers, or more than 512 characters never resolve.
+    """
+    if not isinstance(name, six.string_types) or not name:
+        raise AttributeError('method name must be a non-empty string, not %s'
+                             % shortened(repr(name)))
+    if len(name) > _MAX_METHOD_NAME or not all(_is_method_part(part)
+                                               for part in name.split('.')):
+        raise AttributeError('%s is not a method name' % shortened(repr(name)))
+    package = method_module.__name__
+    target = method_module
+    for part in name.split('.'):
+        try:
+            target = getattr(target, part)
+        except AttributeError as lookup_error:
+            target = _import_submodule(target, part, lookup_error)
+        inside = getattr(target, '__name__', None)
+        if (not isinstance(target, types.ModuleType) or
+                (inside != package and not inside.startswith(package + '.'))):
+            raise AttributeError('%r is not a method of %s' % (name, package))
+    return target
+
+
+# Longer names are refused before any lookup (and cut in messages and logs).
+_MAX_METHOD_NAME = 512
+_IDENTIFIER = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
+
+
+def _is_method_part(part):
+    # ASCII identifiers only: what every Python can import, and nothing a
+    # path or the import system reads specially ('/', NUL, '..').
+    return _IDENTIFIER.match(part) is not None
+
+
+def _import_submodule(package, part, lookup_error):
+    full_name = '%s.%s' % (package.__name__, part)
+    try:
+        return importlib.import_module(full_name)
+    except ImportError as import_error:
+        missing = getattr(import_error, 'name', None)
+        message = str(import_error)
+        if missing in (full_name, None) and (missing or message.endswith(part)
+                                             or full_name in message):
+            raise lookup_error
+        raise
+
+
+def error_info(error, debug=False):
+    """Return the ``{'code': ..., 'value': ...}`` answer for ``error`` and log it.
+
+    A :class:`~toto.exceptions.TotoException` keeps its code; anything else
+    becomes ``ERROR_SERVER`` with ``str(error)``.  Call it from the ``except``
+    block so ``debug`` can log the traceback.
+    """
+    if not isinstance(error, TotoException):
+        error = TotoException(ERROR_SERVER, error_text(error))
+    logger.error('%s', error, exc_info=bool(debug))
+    return dict(error.__dict__)
+
+
+def error_text(error):
+    try:
+        return str(error)
+    except UnicodeError:  # Python 2: a unicode message that is not ASCII
+        return six.text_type(error)
+
+
+def call_startup_function(path, worker):
+    """Import and call ``module.function`` with the worker.
+
+    The original passed ``worker`` and ``db_connection``; functions that take
+    only some of those keywords get only those.
+    """
+    module_name, _, function_name = path.rpartition('.')
+    function = getattr(importlib.import_module(module_name), function_name)
+    available = {'worker': worker, 'db_connection': getattr(worker, 'db_connection', None)}
+    try:
+        spec = inspect.getfullargspec(function)
+        accepts_all = spec.varkw is not None
+    except AttributeError:  # Python 2
+        spec = inspect.getargspec(function)
+        accepts_all = spec.keywords is not None
+    if accepts_all:
+        return function(**available)
+    return function(**dict((k, v) for k, v in available.items() if k in spec.args))
