@@ -61,6 +61,8 @@ class JSONAccount(TotoAccount):
         return self._session._db.get('account', self._session.user_id, 'properties') or {}
 
     def _save_property(self, *keys):
+        if not keys:
+            return
         self._session._db._update_properties(
             self._session.user_id, dict((key, self._properties[key]) for key in keys))
 

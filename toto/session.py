@@ -17,13 +17,14 @@ and written. A :class:`TotoSessionCache` keeps sessions outside the database (fo
 
 State is stored as the serializer's string (``pickle`` by default). The default pickle is
 protocol 0 with every byte above 127 escaped, so the stored text is ASCII: the same state loads
-on Python 2 and 3 and in stores written by Toto 1.0.12. Python 2 ``str`` values in old state
-load as text, decoded as UTF-8 (Latin-1 when that fails).
+on Python 2 and 3 and in stores written by Toto 1.0.12. On Python 3, Python 2 ``str`` values
+in old state load as text decoded from UTF-8 (other bytes as surrogate escapes).
 """
 
 from __future__ import absolute_import, division, print_function
 
 import hmac
+import io
 import logging
 import re
 from base64 import b64encode
@@ -59,7 +60,7 @@ class _PortablePickle(object):
     """The default session serializer: pickles both Python 2 and Python 3 can read.
 
     ``dumps`` writes protocol 0 (what 1.0.12's ``cPickle.dumps`` wrote) as ASCII; ``loads``
-    reads pickles written by Python 2 on Python 3 too.
+    also reads pickles Python 2 wrote, on Python 3 (see :class:`_Python2Unpickler`).
     """
 
     @staticmethod
@@ -70,11 +71,35 @@ class _PortablePickle(object):
     def loads(data):
         if six.PY2:
             return cPickle.loads(data)
-        try:
-            return cPickle.loads(data, encoding='utf-8')
-        except Exception:
-            # Python 2 str that is not UTF-8 text (binary data, or the state of a datetime).
-            return cPickle.loads(data, encoding='latin-1')
+        return _Python2Unpickler(io.BytesIO(data)).load()
+
+
+if six.PY3:
+    _PY2_BYTE_STATE_CLASSES = frozenset(['datetime', 'date', 'time'])
+
+    class _Python2Unpickler(cPickle.Unpickler):
+        """Loads Python 2 pickles on Python 3: a Python 2 ``str`` becomes text.
+
+        It is decoded as UTF-8, and bytes that are not UTF-8 become surrogate escapes, so
+        ``value.encode('utf-8', 'surrogateescape')`` gives them back. datetime, date and time
+        pickle their state as such a str; it is turned back into those bytes for them.
+        """
+
+        def __init__(self, stream):
+            cPickle.Unpickler.__init__(self, stream, encoding='utf-8', errors='surrogateescape')
+
+        def find_class(self, module, name):
+            found = cPickle.Unpickler.find_class(self, module, name)
+            if module == 'datetime' and name in _PY2_BYTE_STATE_CLASSES:
+                return _with_byte_state(found)
+            return found
+
+    def _with_byte_state(cls):
+        def build(*args):
+            if args and isinstance(args[0], str):
+                args = (args[0].encode('utf-8', 'surrogateescape'),) + args[1:]
+            return cls(*args)
+        return build
 
 
 def _as_bytes(data):
