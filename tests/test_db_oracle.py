@@ -21,7 +21,6 @@ import threading
 import pytest
 import six
 
-import dbsupport  # noqa: F401 -- toto.secret / toto.tasks stand-ins until they are merged
 from toto.jsondbconnection import JSONConnection
 
 ORACLE_PYTHON = os.environ.get('TOTO_ORACLE_PYTHON')

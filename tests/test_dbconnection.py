@@ -15,6 +15,7 @@ import pytest
 from tornado.options import options
 
 import dbsupport
+from dbsupport import cheap_password_hashes  # noqa: F401 -- autouse
 import toto.exceptions
 from toto.dbconnection import DBConnection, DatabaseUnavailable, configured_connection
 from toto.exceptions import (ERROR_INVALID_USER_ID, ERROR_USER_ID_EXISTS, ERROR_USER_NOT_FOUND,

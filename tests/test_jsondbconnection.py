@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-import dbsupport  # noqa: F401 -- toto.secret / toto.tasks stand-ins until they are merged
+from dbsupport import cheap_password_hashes  # noqa: F401 -- autouse
 from toto.exceptions import ERROR_INVALID_SESSION_ID, ERROR_USER_NOT_FOUND, TotoException
 from toto.jsondbconnection import JSONAccount, JSONConnection, JSONSession
 from toto.session import TotoSession

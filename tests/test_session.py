@@ -13,7 +13,6 @@ from hashlib import sha1
 import pytest
 import six
 
-import dbsupport  # noqa: F401 -- toto.secret / toto.tasks stand-ins until they are merged
 from toto.exceptions import ERROR_INVALID_HMAC, TotoException
 from toto.session import SESSION_ID_LENGTH, TotoAccount, TotoSession, TotoSessionCache
 
