@@ -239,6 +239,15 @@ def test_lifetime_settings_follow_1_0_12_defaults_and_fallbacks():
     assert DBConnection(expire_sessions=False).expire_sessions is False
 
 
+def test_the_class_attribute_turns_expiry_off_for_every_connection(monkeypatch):
+    connection = JSONConnection()
+    session = connection.create_session()
+    set_stored_expires(connection, session.session_id, time.time() - 1)
+    monkeypatch.setattr(DBConnection, 'expire_sessions', False)
+    assert connection.retrieve_session(session.session_id) is not None
+    assert JSONConnection(expire_sessions=True).expire_sessions is True
+
+
 def stored_expires(connection, session_id):
     return connection.get('session', session_id)['expires']
 

@@ -19,8 +19,9 @@ Drivers: ``none`` (:class:`toto.fakeconnection.FakeConnection`, no storage) and 
 Session lifetimes: a session lasts ``session_ttl`` seconds (``anon_session_ttl`` when
 anonymous). Each lookup moves its end to now + ``session_renew`` (``anon_session_renew``) if
 that is later than the current end; a renew of 0 means the ttl, so every lookup slides the end
-to now + ttl. A lookup after the end finds nothing (pass ``expire_sessions=False`` to a
-connection to keep Toto 1.0.12's behaviour, where the base class never looked at the end).
+to now + ttl. A lookup after the end finds nothing. Toto 1.0.12's base class never looked at
+the end (its JSON driver kept sessions forever); to keep that, pass ``expire_sessions=False``
+to a connection or set ``DBConnection.expire_sessions = False`` for all of them.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -58,8 +59,8 @@ class DBConnection(object):
     ``session_ttl`` / ``anon_session_ttl`` are session lifetimes in seconds and
     ``session_renew`` / ``anon_session_renew`` how close to its end a session is extended
     (see the module docstring); 0 or None means "the ttl". The keyword ``expire_sessions``
-    (default True) makes lookups ignore sessions that have ended. Drivers give direct access
-    to their database as ``self.db``.
+    (default: the class attribute, True) makes lookups ignore sessions that have ended.
+    Drivers give direct access to their database as ``self.db``.
     """
 
     _session_cache = None
@@ -69,8 +70,10 @@ class DBConnection(object):
     def __init__(self, session_ttl=24 * 60 * 60 * 365, anon_session_ttl=24 * 60 * 60,
                  session_renew=0, anon_session_renew=0, *args, **kwargs):
         # A keyword argument rather than a parameter: Python 2 has no keyword-only parameters
-        # and drivers pass their own positional arguments through *args.
-        self.expire_sessions = kwargs.pop('expire_sessions', self.expire_sessions)
+        # and drivers pass their own positional arguments through *args. Without it the class
+        # attribute decides, so `DBConnection.expire_sessions = False` covers every connection.
+        if 'expire_sessions' in kwargs:
+            self.expire_sessions = bool(kwargs.pop('expire_sessions'))
         self.session_ttl = session_ttl
         self.anon_session_ttl = anon_session_ttl or self.session_ttl
         self.session_renew = session_renew or self.session_ttl
