@@ -290,7 +290,7 @@ def test_web_application_calls_the_example_workers(tmp_path, script, on_python2,
             (200, {'greeting': u'Hello, J\xe9r\xf4me!'})
         # The method's TotoException arrives as an error answer: 400 here.
         assert get(webapp.url + '/hello') == \
-            (400, {'error': {'code': 1002, 'value': 'name is required'}})
+            (400, {'error': {'code': 1003, 'value': 'name is required'}})
 
         # visits.record is asynchronous: acknowledged at once, written soon after.
         wait_for(lab, webapp.url + '/visits',

@@ -89,7 +89,7 @@ def worker_side() -> None:
     later(worker, {'x': 1})
     later(worker)  # type: ignore[call-arg]
     assert_type(ERROR_SERVER, Literal[1000])
-    assert_type(ERROR_INVALID_METHOD, Literal[1009])
+    assert_type(ERROR_INVALID_METHOD, Literal[1001])
     error = TotoException(4242, 'x')
     assert_type(error.code, int)
     assert_type(error_info(error), 'Dict[str, Any]')

@@ -1,60 +1,79 @@
-"""The exception type and error codes that Toto services and workers share.
+"""The exception type and error codes of Toto methods, workers and servers.
 
-A worker method signals a failure the caller should see by raising
-:class:`TotoException`; the worker answers ``{'error': exception.__dict__}``::
+A method signals a failure its caller should see by raising
+:class:`TotoException` with a code; the caller receives
+``{'error': {'code': ..., 'value': ...}}``.  The codes below are those of
+Toto 1.0.12, which the official clients know by number (the JavaScript
+client, for one, logs its user out on ``ERROR_NOT_AUTHORIZED``)::
 
-    from toto.exceptions import TotoException, ERROR_NOT_FOUND
+    from toto.exceptions import TotoException, ERROR_MISSING_PARAMS
 
-    def invoke(worker, parameters):
-        raise TotoException(ERROR_NOT_FOUND, 'no such account')
+    def invoke(handler, parameters):
+        if 'id' not in parameters:
+            raise TotoException(ERROR_MISSING_PARAMS, 'Missing parameters: id')
+
+Applications use their own codes beside these; ``-1`` is what the HTTP
+worker connection and the client session cache use for their own failures.
 """
 
 from __future__ import absolute_import, division, print_function
 
+#: Any exception from a method that is not a TotoException; the value is its text.
 ERROR_SERVER = 1000
-ERROR_MISSING_METHOD = 1001
-ERROR_MISSING_PARAMS = 1002
-ERROR_INVALID_SESSION_ID = 1003
-ERROR_USER_NOT_FOUND = 1004
-ERROR_USER_HMAC_MISMATCH = 1005
-ERROR_INVALID_HMAC = 1006
-ERROR_INVALID_RESPONSE_HMAC = 1007
-ERROR_USER_ID_EXISTS = 1008
-ERROR_INVALID_METHOD = 1009
+#: The method name does not lead to a method (``Cannot call '<name>'.``).
+ERROR_INVALID_METHOD = 1001
+#: The request names no method (``Missing method.``).
+ERROR_MISSING_METHOD = 1002
+#: ``@requires`` found parameters missing (``Missing parameters: a, b``).
+ERROR_MISSING_PARAMS = 1003
+#: The method needs a session with a user, and there is none (``Not authorized``).
+ERROR_NOT_AUTHORIZED = 1004
+#: Login or password check failed (``Invalid user ID or password``).
+ERROR_USER_NOT_FOUND = 1005
+#: ``create_account`` for a user id that exists (``User ID already in use.``).
+ERROR_USER_ID_EXISTS = 1006
+#: Defined by 1.0.12 and never raised by it; free for applications.
+ERROR_INVALID_SESSION_ID = 1007
+#: A request's ``x-toto-hmac`` does not match its session key (``Invalid HMAC``).
+ERROR_INVALID_HMAC = 1008
+#: Defined by 1.0.12 for clients checking a response's signature.
+ERROR_INVALID_RESPONSE_HMAC = 1009
+#: ``create_account`` with an empty user id (``Invalid user ID.``).
 ERROR_INVALID_USER_ID = 1010
 
 __all__ = [
     'TotoException',
     'ERROR_SERVER',
+    'ERROR_INVALID_METHOD',
     'ERROR_MISSING_METHOD',
     'ERROR_MISSING_PARAMS',
-    'ERROR_INVALID_SESSION_ID',
+    'ERROR_NOT_AUTHORIZED',
     'ERROR_USER_NOT_FOUND',
-    'ERROR_USER_HMAC_MISMATCH',
+    'ERROR_USER_ID_EXISTS',
+    'ERROR_INVALID_SESSION_ID',
     'ERROR_INVALID_HMAC',
     'ERROR_INVALID_RESPONSE_HMAC',
-    'ERROR_USER_ID_EXISTS',
-    'ERROR_INVALID_METHOD',
     'ERROR_INVALID_USER_ID',
 ]
 
 
 class TotoException(Exception):
-    """An error with a numeric ``code`` and a human readable ``value``.
+    """An error with a numeric ``code`` and a ``value`` that says what went wrong.
 
-    ``str()`` and ``repr()`` show the instance ``__dict__`` -- exactly the
-    mapping a worker sends back as ``{'error': {...}}`` -- so logs and wire
-    answers read the same.
+    ``str()`` and ``repr()`` show the instance ``__dict__`` -- the mapping a
+    caller receives as ``{'error': {...}}`` -- so logs and answers read the
+    same, as in 1.0.12.  Unlike 1.0.12's, the exception also passes its code
+    and value to ``Exception``, so it survives pickling (1.0.12's ``args`` was
+    empty, and an unpickled copy could not be rebuilt).
     """
 
     def __init__(self, code, value):
-        # Passing both to Exception keeps the exception picklable.
         Exception.__init__(self, code, value)
         self.code = code
         self.value = value
 
     def __str__(self):
-        return repr(self.__dict__)
+        return str(self.__dict__)
 
     def __repr__(self):
         return repr(self.__dict__)

@@ -2,7 +2,7 @@
 
 ``parameters`` is ``{'name': ...}``; the answer is ``{'greeting': ...}``.  A
 missing or empty name raises a TotoException, which the caller receives as
-the answer ``{'error': {'code': 1002, 'value': 'name is required'}}``.
+the answer ``{'error': {'code': 1003, 'value': 'name is required'}}``.
 """
 
 from toto.invocation import *
