@@ -5,6 +5,7 @@ The connection is used on a running IOLoop (``io_loop.run_sync``) as the spec re
 
 import collections
 import json
+import logging
 import pickle
 import sys
 import threading
@@ -392,13 +393,15 @@ def test_timeout_zero_is_a_value_error(http_worker, make_http_conn, io_loop):
     assert http_worker.calls == []
 
 
-def test_unknown_keyword_is_a_type_error(http_worker, make_http_conn, io_loop):
+def test_unknown_keywords_are_ignored_with_one_warning_as_in_1_0_12(
+        http_worker, make_http_conn, io_loop, caplog):
     conn = make_http_conn(http_worker.address)
-    with pytest.raises(TypeError):
-        conn.invoke('echo', {}, callbak=Recorder())
-    with pytest.raises(TypeError):
-        conn.test.echo({}, no_such_option=True)
-    assert http_worker.calls == []
+    with caplog.at_level(logging.WARNING, logger='toto.httpworkerconnection'):
+        first = run(io_loop, lambda: conn.invoke('echo', {'n': 1}, unheard_of_option=True))
+        second = run(io_loop, lambda: conn.invoke('echo', {'n': 2}, unheard_of_option=False))
+    assert (first, second) == ({'n': 1}, {'n': 2})
+    warnings = [record for record in caplog.records if 'unheard_of_option' in record.getMessage()]
+    assert len(warnings) == 1
 
 
 @pytest.mark.parametrize('parameters', [

@@ -110,6 +110,17 @@ class _HTTPCall(object):
         self.url = None
 
 
+_ignored_keywords = set()
+
+
+def _warn_ignored_keyword(name):
+    if name in _ignored_keywords or len(_ignored_keywords) > 100:
+        return
+    _ignored_keywords.add(name)
+    logger.warning('HTTPWorkerConnection.invoke() ignores the keyword argument %s, as '
+                   'toto 1.0.12 did', shortened(repr(name)))
+
+
 class HTTPWorkerConnection(WorkerConnection):
     """Make calls to Toto workers with HTTP POST requests.
 
@@ -292,9 +303,14 @@ class HTTPWorkerConnection(WorkerConnection):
         For code shared with :class:`~toto.zmqworkerconnection.ZMQWorkerConnection`,
         ``callback=`` is called with the result (or, for a failed call, with
         ``{'error': {'code': ..., 'value': ...}}``), and ``await=True`` /
-        ``await_=True`` are accepted and change nothing.
+        ``await_=True`` are accepted and change nothing.  Any other keyword
+        argument is ignored, as 1.0.12 ignored it, with a warning logged
+        once per name.
         """
         callback = kwargs.pop('callback', None)
+        for name in [name for name in kwargs if name not in ('await', 'await_')]:
+            del kwargs[name]
+            _warn_ignored_keyword(name)
         pop_await(kwargs)
         check_method(method)
         timeout = self.timeout if timeout is None else check_timeout(timeout)
