@@ -52,7 +52,7 @@ def test_status_command_reports_and_keeps_the_service_running(services):
 
     def reported():
         return {int(pid) for pid in
-                re.findall(r'worker pid (\d+): \d+ calls answered', service.output())}
+                re.findall(r'worker pid (\d+): \w+, \d+ calls answered', service.output())}
     wait_until(lambda: reported() == set(pids), 10,
                message='status not logged by both workers\n' + service.describe())
     assert service.is_running()

@@ -292,7 +292,9 @@ def test_startup_function_runs_in_each_worker_process(services):
 
     for pid, answer in answers.items():
         assert answer['startup_pid'] == pid
-        assert answer['startup_db_connection'] is None
+        # --database=none by default, as in 1.0.12: the worker's own connection.
+        assert answer['startup_db_connection'] == 'FakeConnection'
+        assert answer['same_db_connection'] is True
 
 
 @pytest.mark.timeout(30)

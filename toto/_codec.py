@@ -128,6 +128,25 @@ class MessageCodec(object):
                 return self.serialization.loads(data.decode('utf-8'))
             raise
 
+    def serialize(self, obj):
+        """``obj`` as bytes, before compression."""
+        data = self._dumps(obj)
+        if isinstance(data, six.text_type):
+            data = data.encode('utf-8')
+        return data
+
+    def deserialize(self, data):
+        """The object in ``data``, once decompressed."""
+        return self._loads(data)
+
+    def compress(self, data):
+        """``data`` compressed with the compression module, or as it is without one."""
+        return data if self._compress is None else self._compress(data)
+
+    def decompress(self, data):
+        """``data`` inflated (within ``max_size``), or as it is without compression."""
+        return data if self._decompress is None else self._decompress(data)
+
     def dumps(self, obj):
         """Return ``obj`` as the bytes that go on the wire."""
         data = self._dumps(obj)

@@ -80,15 +80,21 @@ def _report_failure(report, on_done, future):
 
 
 def find_method(method_module, name):
-    """Return the method module for the call ``name`` under ``method_module``.
+    """Return what runs the call ``name`` under ``method_module``: it has ``invoke``.
 
     ``'a.b'`` is ``method_module.a.b``; submodules are imported on first use,
-    so a package need not import them itself.  A name that does not resolve
-    raises ``AttributeError``, as the original worker did.  Unlike the
-    original, a name resolves only to modules inside ``method_module``'s
-    package: not through a module it imports (``methods.json.decoder``) nor
-    to any other object, and names with private parts (``_x``), parts that
-    are not identifiers, or more than 512 characters never resolve.
+    so a package need not import them itself.  As in 1.0.12, the chain may go
+    on through attributes, to a class (or an object) with an ``invoke``,
+    provided it is defined in a module of the method package.  When
+    ``method_module`` is dotted (``app.methods``), a name may also start
+    with the part below the top package (``methods.a.b``), which is how
+    1.0.12 resolved calls to such a package.
+
+    A name that does not resolve raises ``AttributeError``, as in 1.0.12.
+    Unlike 1.0.12, a name resolves only to what the method package defines:
+    not through a module it imports (``methods.json.decoder``), and names
+    with private parts (``_x``), parts that are not identifiers, or more than
+    512 characters never resolve.
     """
     if not isinstance(name, six.string_types) or not name:
         raise AttributeError('method name must be a non-empty string, not %s'
@@ -96,18 +102,45 @@ def find_method(method_module, name):
     if len(name) > _MAX_METHOD_NAME or not all(_is_method_part(part)
                                                for part in name.split('.')):
         raise AttributeError('%s is not a method name' % shortened(repr(name)))
+    try:
+        return _resolve(method_module, name)
+    except AttributeError:
+        below_top = method_module.__name__.partition('.')[2]
+        if not below_top or not name.startswith(below_top + '.'):
+            raise
+        return _resolve(method_module, name[len(below_top) + 1:])
+
+
+def _resolve(method_module, name):
     package = method_module.__name__
     target = method_module
     for part in name.split('.'):
         try:
             target = getattr(target, part)
         except AttributeError as lookup_error:
+            if not isinstance(target, types.ModuleType):
+                raise
             target = _import_submodule(target, part, lookup_error)
-        inside = getattr(target, '__name__', None)
-        if (not isinstance(target, types.ModuleType) or
-                (inside != package and not inside.startswith(package + '.'))):
+        if not _inside(_home_of(target), package):
             raise AttributeError('%r is not a method of %s' % (name, package))
     return target
+
+
+def _home_of(target):
+    """The name of the module that defines ``target``, or None."""
+    if isinstance(target, types.ModuleType):
+        return target.__name__
+    if isinstance(target, (types.FunctionType, types.BuiltinFunctionType)):
+        return None  # a function is not a method: only a module, class or object
+    home = getattr(target, '__module__', None)
+    if not isinstance(home, six.string_types):
+        home = getattr(type(target), '__module__', None)
+    return home if isinstance(home, six.string_types) else None
+
+
+def _inside(module_name, package):
+    return module_name is not None and (
+        module_name == package or module_name.startswith(package + '.'))
 
 
 # Longer names are refused before any lookup (and cut in messages and logs).
@@ -154,15 +187,19 @@ def error_text(error):
         return six.text_type(error)
 
 
-def call_startup_function(path, worker):
-    """Import and call ``module.function`` with the worker.
+def call_startup_function(path, worker, db_connection=None):
+    """Import and call ``module.function`` with the worker and the database connection.
 
-    The original passed ``worker`` and ``db_connection``; functions that take
-    only some of those keywords get only those.
+    1.0.12 passed ``worker`` and ``db_connection`` (the worker's, when
+    ``db_connection`` is not given); functions that take only some of those
+    keywords get only those.  Unlike 1.0.12, which used the first two
+    dotted parts only, the module may be a dotted path.
     """
     module_name, _, function_name = path.rpartition('.')
     function = getattr(importlib.import_module(module_name), function_name)
-    available = {'worker': worker, 'db_connection': getattr(worker, 'db_connection', None)}
+    if db_connection is None:
+        db_connection = getattr(worker, 'db_connection', None)
+    available = {'worker': worker, 'db_connection': db_connection}
     try:
         spec = inspect.getfullargspec(function)
         accepts_all = spec.varkw is not None

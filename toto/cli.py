@@ -72,6 +72,18 @@ def _print_help(usage):
     tornado.options.print_help()
 
 
+def _command_line_value(name, default):
+    """The value of ``--name=value`` on the command line (the last one), or ``default``."""
+    value = default
+    for argument in sys.argv[1:]:
+        if argument == '--':
+            break
+        key, equals, text = argument.lstrip('-').partition('=')
+        if argument.startswith('-') and key.replace('-', '_') == name and equals:
+            value = text
+    return value
+
+
 def worker_main(argv=None):
     """Entry point of ``toto-worker``."""
     import toto.httpworker  # noqa: F401 - defines the HTTP worker options
@@ -88,20 +100,27 @@ def worker_main(argv=None):
     # which console scripts do not put on the import path themselves.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    # Find --transport before the service parses everything.
-    tornado.options.parse_command_line(final=False)
+    # Find --transport before the service reads every option: the method
+    # package may define options of its own, which the service's first pass
+    # over the options makes known.
+    transport = _command_line_value('transport', options.transport)
+    if transport == 'http':
+        service_class = TotoHTTPWorkerService
+    elif transport == 'zmq':
+        service_class = TotoWorkerService
+    else:
+        print('toto-worker: --transport must be zmq or http, not %r' % transport,
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        service = service_class()
+    except (tornado.options.Error, ImportError) as error:
+        print('toto-worker: %s' % error, file=sys.stderr)
+        return EXIT_USAGE
     if options.command and (options.transport != 'zmq' or
                             options.command not in CONTROL_COMMANDS):
         print('toto-worker: --command takes %s, and only with --transport=zmq'
               % ' or '.join(CONTROL_COMMANDS), file=sys.stderr)
-        return EXIT_USAGE
-    if options.transport == 'http':
-        service = TotoHTTPWorkerService()
-    elif options.transport == 'zmq':
-        service = TotoWorkerService()
-    else:
-        print('toto-worker: --transport must be zmq or http, not %r' % options.transport,
-              file=sys.stderr)
         return EXIT_USAGE
     if options.command:
         try:

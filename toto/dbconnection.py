@@ -40,7 +40,8 @@ from toto.session import *  # noqa: F401 -- 1.0.12 made the session names reacha
 from toto.session import TotoSession
 from toto.session import __all__ as _session_names
 
-__all__ = ['DBConnection', 'DatabaseUnavailable', 'configured_connection'] + list(_session_names)
+__all__ = ['DBConnection', 'DatabaseUnavailable', 'check_configured_database',
+           'configured_connection'] + list(_session_names)
 
 logger = logging.getLogger('toto.dbconnection')
 
@@ -49,8 +50,12 @@ _PASSWORD_LENGTH = 10
 _system_random = random.SystemRandom()
 
 
-class DatabaseUnavailable(Exception):
-    """``--database`` names a database this release cannot connect to."""
+class DatabaseUnavailable(ValueError):
+    """``--database`` names a database this release cannot connect to.
+
+    A ValueError, as the services' other option mistakes are: ``toto-worker``
+    prints its one-line message and exits with status 2.
+    """
 
 
 class DBConnection(object):
@@ -304,6 +309,22 @@ _DRIVERS = {
 }
 # Databases of Toto 1.0.12 whose drivers come in a later release of this package.
 _NOT_YET_AVAILABLE = ('mongodb', 'mysql', 'postgres', 'redis')
+
+
+def check_configured_database():
+    """Raise :class:`DatabaseUnavailable` unless ``--database`` names a driver this release has.
+
+    Services call it in their parent process, before any process starts, so a
+    database they cannot use stops the start with one line.
+    """
+    name = options.database
+    if name in _DRIVERS:
+        return
+    if name in _NOT_YET_AVAILABLE:
+        raise DatabaseUnavailable('database %r is not available in this release of toto yet'
+                                  % (name,))
+    raise DatabaseUnavailable('unknown database %r: choose one of %s' % (
+        name, ', '.join(sorted(set(_DRIVERS) | set(_NOT_YET_AVAILABLE)))))
 
 
 def configured_connection(fallback_to_fake=False):

@@ -232,8 +232,12 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
     """
 
     def initialize(self, method_module, compression=None, serialization=None, debug=False,
-                   max_message_size=None, host_check=None):
+                   max_message_size=None, host_check=None, db_connection=None):
         self.method_module = method_module
+        #: The service's ``--database`` connection and its driver's handle,
+        #: as a ZeroMQ worker has them.
+        self.db_connection = db_connection
+        self.db = getattr(db_connection, 'db', None) if db_connection is not None else None
         self.debug = debug
         self._host_check = host_check
         media_type = _media_type(self.request.headers.get('Content-Type'))
@@ -325,7 +329,8 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
 
 
 def make_application(method_module, path='/', compression=None, serialization=None,
-                     debug=False, max_message_size=None, allowed_hosts=None):
+                     debug=False, max_message_size=None, allowed_hosts=None,
+                     db_connection=None):
     """Return a Tornado application that serves ``method_module`` on ``path``.
 
     ``method_module`` is a module or its dotted name; ``compression`` and
@@ -333,14 +338,15 @@ def make_application(method_module, path='/', compression=None, serialization=No
     ``max_message_size`` bounds what a compressed call may inflate to.
     ``allowed_hosts`` lists the ``Host`` names the worker answers besides IP
     addresses, ``localhost`` and the machine's own names (see
-    :class:`HostCheck`; ``['*']`` turns the check off).
+    :class:`HostCheck`; ``['*']`` turns the check off).  Methods find
+    ``db_connection`` on their handler, as on a ZeroMQ worker.
     """
     if isinstance(method_module, six.string_types):
         method_module = importlib.import_module(method_module)
     settings = dict(method_module=method_module, compression=load_module(compression),
                     serialization=load_module(serialization), debug=debug,
                     max_message_size=max_message_size,
-                    host_check=HostCheck(allowed_hosts or ()))
+                    host_check=HostCheck(allowed_hosts or ()), db_connection=db_connection)
     route = '^' + re.escape(path.rstrip('/')) + '/?$'
     return web.Application([(route, TotoHTTPWorkerHandler, settings)])
 
@@ -362,12 +368,21 @@ class TotoHTTPWorkerService(TotoService):
     Options: ``method_module``, ``http_worker_host``, ``http_worker_port``,
     ``http_worker_path``, ``http_worker_certfile``, ``http_worker_keyfile``,
     ``max_message_size``, ``compression_module``, ``serialization_module``,
-    ``startup_function`` (called with ``worker=None`` in each process:
-    there is no per-process worker object), ``debug`` and the process and
+    ``startup_function`` (called with ``worker=None`` and the process's
+    ``db_connection``: there is no per-process worker object), ``debug``,
+    the database options of :mod:`toto.dbconnection` and the process and
     daemon options of :class:`~toto.service.TotoService`.
     """
 
+    module_options = ('method_module',)
+    function_options = ('startup_function',)
+
+    def _check_options(self):
+        from toto.dbconnection import check_configured_database
+        check_configured_database()
+
     def prepare(self):
+        self._check_options()
         importlib.import_module(options.method_module)
         warn_once_if_exposed('the HTTP worker', options.http_worker_host or '*',
                              options.serialization_module, False,
@@ -381,8 +396,10 @@ class TotoHTTPWorkerService(TotoService):
                     options.http_worker_host or '*', self.port, options.http_worker_path)
 
     def main_loop(self):
+        from toto.dbconnection import configured_connection
+        self._db_connection = configured_connection()
         if options.startup_function:
-            call_startup_function(options.startup_function, None)
+            call_startup_function(options.startup_function, None, self._db_connection)
         loop = IOLoop(make_current=False)
         # Start serving from inside the loop so the server binds to it on
         # every Tornado version.
@@ -395,7 +412,8 @@ class TotoHTTPWorkerService(TotoService):
                                        serialization=options.serialization_module or None,
                                        debug=options.debug,
                                        max_message_size=options.max_message_size,
-                                       allowed_hosts=self._allowed_hosts())
+                                       allowed_hosts=self._allowed_hosts(),
+                                       db_connection=self._db_connection)
         server = HTTPServer(application, **server_settings())
         server.add_sockets(self.sockets)
 

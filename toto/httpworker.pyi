@@ -24,6 +24,8 @@ class HostCheck:
 class TotoHTTPWorkerHandler(web.RequestHandler):
     method_module: ModuleType
     debug: bool
+    db_connection: Any
+    db: Any
     def initialize(
         self,
         method_module: ModuleType,
@@ -32,6 +34,7 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
         debug: bool = False,
         max_message_size: Optional[int] = None,
         host_check: Optional[HostCheck] = None,
+        db_connection: Any = None,
     ) -> None: ...
     def prepare(self) -> None: ...
     def post(self, *path_args: str) -> Future[None]: ...
@@ -45,6 +48,7 @@ def make_application(
     debug: bool = False,
     max_message_size: Optional[int] = None,
     allowed_hosts: Optional[Iterable[str]] = None,
+    db_connection: Any = None,
 ) -> web.Application: ...
 def server_settings() -> Dict[str, Any]: ...
 

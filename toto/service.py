@@ -24,6 +24,7 @@ then the command line, each overriding what came before.
 from __future__ import absolute_import, division, print_function
 
 import errno
+import importlib
 import logging
 import multiprocessing
 import os
@@ -157,8 +158,77 @@ class TotoService(object):
     not.
     """
 
+    #: Options that name a module whose own options must be honoured from the
+    #: conf file and the command line: the module is imported before the
+    #: options are read in full (see :meth:`_load_options_importing`).
+    module_options = ()
+    #: Options that name ``module.function``; the module is imported likewise.
+    function_options = ()
+
     def __init__(self, conf_file=None, **kwargs):
+        if self.module_options or self.function_options:
+            self._load_options_importing(conf_file, kwargs)
+        else:
+            self._drop_root_handlers_for_log_file()
+            self._load_options(conf_file, **kwargs)
+
+    @staticmethod
+    def _drop_root_handlers_for_log_file():
+        # As in 1.0.12: with --log_file_prefix, logging goes to that file only.
+        if options.log_file_prefix:
+            root = logging.getLogger()
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+
+    def _load_options_importing(self, conf_file, kwargs):
+        """Read the options in two passes, importing the modules options name between them.
+
+        A method module (or an event or startup module) may define options
+        of its own, which the conf file and the command line can only set
+        once they are defined.  So, as 1.0.12 does: a first pass reads only
+        the module options (keyword arguments, conf file, command line), the
+        modules they name are imported (defining their options), then every
+        option is read, and the modules are imported once more so that what
+        they read from the options at import time is the final value.
+        Unlike 1.0.12, the first pass keeps the program's name in the
+        command line it reads, so the first module option given there is not
+        dropped.
+        """
+        names = set(self.module_options) | set(self.function_options)
+        program, arguments = sys.argv[:1], sys.argv[1:]
+        saved_argv = sys.argv
+        sys.argv = program + [argument for argument in arguments
+                              if argument.startswith('-') and
+                              argument.lstrip('-').split('=', 1)[0] in names]
+        try:
+            self._load_options(conf_file, final=False,
+                               **dict((name, value) for name, value in kwargs.items()
+                                      if name in names))
+        finally:
+            sys.argv = saved_argv
+        modules = self._named_modules()
+        for name in sorted(modules):
+            try:
+                importlib.import_module(name)
+            except ImportError as error:
+                # Reported where the service needs the module (a router-only
+                # worker service needs no method package).
+                logger.debug('option module %s does not import yet: %s', name, error)
+                modules.discard(name)
+        self._drop_root_handlers_for_log_file()
         self._load_options(conf_file, **kwargs)
+        _reimport_without_defining(modules)
+
+    def _named_modules(self):
+        """The modules the module and function options name now."""
+        modules = set()
+        for name in self.module_options:
+            if getattr(options, name, None):
+                modules.add(getattr(options, name))
+        for name in self.function_options:
+            if getattr(options, name, None) and '.' in getattr(options, name):
+                modules.add(getattr(options, name).rsplit('.', 1)[0])
+        return modules
 
     def _load_options(self, conf_file=None, final=True, **kwargs):
         for name, value in kwargs.items():
@@ -426,6 +496,32 @@ class TotoService(object):
             self.main_loop()
         except (SystemExit, KeyboardInterrupt):
             pass
+
+
+def _reimport_without_defining(names):
+    """Import the modules ``names`` again, with ``tornado.options.define`` a no-op.
+
+    Their options are defined already (by the first import) and hold their
+    final values; a module that reads them at import time now reads those.
+    """
+    names = set(name for name in names if name != '__main__')
+
+    def within(module_name):
+        return any(module_name == name or module_name.startswith(name + '.') for name in names)
+
+    for module_name in [key for key in list(sys.modules) if within(key)]:
+        del sys.modules[module_name]
+    define = tornado.options.define
+    tornado.options.define = _define_nothing
+    try:
+        for name in sorted(names):
+            importlib.import_module(name)
+    finally:
+        tornado.options.define = define
+
+
+def _define_nothing(*args, **kwargs):
+    return None
 
 
 def _exit_reason(exitcode):

@@ -1,5 +1,5 @@
 import logging
-from typing import Any, Optional, Union
+from typing import Any, Optional, Tuple, Union
 
 logger: logging.Logger
 
@@ -11,6 +11,10 @@ def process_count() -> int: ...
 class TotoService:
     # The index of the service process running main_loop().
     service_id: int
+    # Options naming modules (module_options) or module.function
+    # (function_options) that are imported before the options are read in full.
+    module_options: Tuple[str, ...]
+    function_options: Tuple[str, ...]
     # conf_file: a tornado.options conf file; kwargs: options by name. Applied
     # in that order, then the command line.
     def __init__(self, conf_file: Optional[str] = None, **kwargs: Any) -> None: ...

@@ -114,9 +114,10 @@ class TotoWorker(object):
     whose default is ``'balanced'``.
     """
 
-    def __init__(self, method_module, socket_address, control_socket_address=None,
-                 compression=None, serialization=None, debug=False, max_message_size=None,
-                 saturation_warning_after=5.0, dispatch='queue', method_concurrency=100):
+    def __init__(self, method_module, socket_address, db_connection=None, compression=None,
+                 serialization=None, control_socket_address=None, debug=False,
+                 max_message_size=None, saturation_warning_after=5.0, dispatch='queue',
+                 method_concurrency=100):
         check_dispatch(dispatch)
         check_method_concurrency(method_concurrency)
         self.dispatch = dispatch
@@ -128,7 +129,14 @@ class TotoWorker(object):
         self.control_socket_address = control_socket_address
         self.debug = debug
         self.max_message_size = max_message_size
-        self.db_connection = None
+        #: The service's database connection (``--database``), and its
+        #: driver's own handle (a pymongo database, a Redis client...).
+        self.db_connection = db_connection
+        self.db = getattr(db_connection, 'db', None) if db_connection is not None else None
+        #: ``Initialized``, ``Listening``, ``Working`` or ``Finished``, as in 1.0.12.
+        self.status = 'Initialized'
+        #: True while the worker serves calls.
+        self.running = False
         self.calls_answered = 0
         #: Error answers given (and asynchronous methods' work that failed).
         self.errors = 0
@@ -137,8 +145,14 @@ class TotoWorker(object):
         self.started = time.time()
         self._saturation = SaturationLog(
             saturation_warning_after, 'worker pid %d' % os.getpid())
-        self._codec = MessageCodec(compression, serialization, max_size=max_message_size)
-        self._context = None
+        codec = MessageCodec(compression, serialization, max_size=max_message_size)
+        # As in 1.0.12, a startup function may replace any of these four to
+        # change how this worker reads calls and writes answers.
+        self.compress = codec.compress
+        self.decompress = codec.decompress
+        self.dumps = codec.serialize
+        self.loads = codec.deserialize
+        self.context = zmq.Context()
         self._socket = None
         self._control = None
         self._io_loop = None
@@ -167,11 +181,12 @@ class TotoWorker(object):
         return error_info(error, self.debug)
 
     def log_status(self):
-        """Log this process's pid and how many calls it answered."""
-        logger.info('worker pid %d: %d calls answered', os.getpid(), self.calls_answered)
+        """Log this process's pid, :attr:`status` and how many calls it answered."""
+        logger.info('worker pid %d: %s, %d calls answered', os.getpid(), self.status,
+                    self.calls_answered)
 
-    def status(self):
-        """What this process is doing, as a dict of plain values."""
+    def status_document(self):
+        """What this process is doing, as a dict of plain values (``--command=status``)."""
         return {'pid': os.getpid(), 'state': 'leaving' if self._leaving else 'serving',
                 'answered': self.calls_answered, 'errors': self.errors,
                 'in_hand': self._calls_in_hand(), 'uptime': time.time() - self.started,
@@ -188,10 +203,9 @@ class TotoWorker(object):
         check_socket_path(self.socket_address, binding=False)
         if self.control_socket_address:
             check_socket_path(self.control_socket_address, binding=False)
-        self._context = zmq.Context()
         self._io_loop = IOLoop(make_current=False)
         balanced = self.dispatch == 'balanced'
-        self._socket = self._context.socket(zmq.DEALER if balanced else zmq.REP)
+        self._socket = self.context.socket(zmq.DEALER if balanced else zmq.REP)
         self._socket.setsockopt(zmq.LINGER, 0)
         # A REP socket drops an answer its outgoing queue has no room for:
         # never let it (docs/protocol.rst, "No silent drops").
@@ -206,7 +220,7 @@ class TotoWorker(object):
         if self.control_socket_address:
             # The service binds the control socket; a worker says who it is,
             # and the service sends it the commands it is given.
-            self._control = self._context.socket(zmq.DEALER)
+            self._control = self.context.socket(zmq.DEALER)
             self._control.setsockopt(zmq.LINGER, 0)
             self._control.connect(self.control_socket_address)
             self._control.send_multipart([WORKER_HELLO, str(os.getpid()).encode('ascii')])
@@ -216,9 +230,13 @@ class TotoWorker(object):
         # Calls may already be waiting: the descriptor only signals changes.
         self._io_loop.add_callback(handler, None, None)
         logger.debug('worker pid %d serving %s', os.getpid(), self.socket_address)
+        self.running = True
+        self.status = 'Listening'
         try:
             self._io_loop.start()
         finally:
+            self.running = False
+            self.status = 'Finished'
             self._close()
 
     def stop(self):
@@ -237,7 +255,7 @@ class TotoWorker(object):
         # Leaving gracefully, the last answers may still be queued.
         self._socket.close(int(_LEAVING_LINGER * 1000) if self._left_gracefully else 0)
         self._io_loop.close(all_fds=False)
-        self._context.term()
+        self.context.term()
 
     def _on_control_event(self, fd, events):
         while self._control.getsockopt(zmq.EVENTS) & zmq.POLLIN:
@@ -251,7 +269,7 @@ class TotoWorker(object):
                 self.log_status()
                 try:
                     self._control.send_multipart(
-                        [STATUS, json.dumps(self.status()).encode('utf-8')],
+                        [STATUS, json.dumps(self.status_document()).encode('utf-8')],
                         zmq.NOBLOCK)
                 except zmq.Again:
                     pass  # the service has gone
@@ -436,12 +454,13 @@ class TotoWorker(object):
             return reply, None, None
         method = None
         try:
-            message = self._codec.loads(frames[1])
+            message = self.loads(self.decompress(frames[1]))
             method = find_method(self.method_module, message['method']).invoke
             self.last_method = message['method']
             if self._metrics is not None:
                 method = self._metrics.timed(message['method'], method)
             parameters = message.get('parameters', {})
+            self.status = 'Working'
             if getattr(method, 'asynchronous', False):
                 return [message_id], functools.partial(method, self, parameters), None
             response = method(self, parameters)
@@ -451,13 +470,15 @@ class TotoWorker(object):
             if method is None and self._metrics is not None:
                 self._metrics.rejected()
             response = {'error': self.error_info(error)}
+        finally:
+            self.status = 'Listening'
         return [message_id, self._encode_response(response)], None, None
 
     def _encode_response(self, response):
         try:
-            return self._codec.dumps(response)
+            return self.compress(self.dumps(response))
         except Exception as error:
-            return self._codec.dumps({'error': self.error_info(error)})
+            return self.compress(self.dumps({'error': self.error_info(error)}))
 
 
 class TotoWorkerService(TotoService):
@@ -479,8 +500,16 @@ class TotoWorkerService(TotoService):
     it is on disk now.
     """
 
+    module_options = ('method_module', 'event_init_module')
+    function_options = ('startup_function',)
+
     def _check_options(self):
         _check_service_options()
+        if process_count():
+            # A database the service cannot use stops the start here, with
+            # one line, rather than every worker process as it starts.
+            from toto.dbconnection import check_configured_database
+            check_configured_database()
 
     _control = None
     _router_process = None
@@ -671,7 +700,12 @@ class TotoWorkerService(TotoService):
             remove_if_unchanged(claim)
 
     def main_loop(self):
+        from toto.dbconnection import configured_connection
+        db_connection = configured_connection()
+        if options.remote_event_receivers:
+            self._send_events_to(options.remote_event_receivers)
         worker = TotoWorker(options.method_module, options.worker_socket_address,
+                            db_connection=db_connection,
                             control_socket_address=options.control_socket_address,
                             compression=options.compression_module or None,
                             serialization=options.serialization_module or None,
@@ -683,6 +717,23 @@ class TotoWorkerService(TotoService):
         if options.startup_function:
             call_startup_function(options.startup_function, worker)
         worker.start()
+
+    @staticmethod
+    def _send_events_to(receivers):
+        """Make this process's event manager send to ``--remote_event_receivers``.
+
+        A worker process only sends events (it binds no event socket); as in
+        1.0.12 the ``--event_init_module``'s ``invoke(event_manager)`` is then
+        called.  Addresses may also be given comma separated in one value.
+        """
+        from toto.events import EventManager
+        manager = EventManager.instance()
+        for entry in receivers:
+            for address in entry.split(','):
+                if address.strip():
+                    manager.register_server(address.strip())
+        if options.event_init_module:
+            importlib.import_module(options.event_init_module).invoke(manager)
 
     def run(self):
         """Send ``--command`` to the running service, or run the service."""

@@ -7,7 +7,8 @@ from toto.service import pid_path as pid_path
 from toto.workerconnection import _Compression, _Serialization
 
 __all__ = ['TotoWorker', 'TotoWorkerService', 'find_method', 'error_info',
-           'send_control_command', 'service_status', 'pid_path']
+           'send_control_command', 'service_status', 'pid_path', 'run_router',
+           'CONTROL_COMMANDS', 'CONTROL_PREFIX', 'DISPATCH_MODES']
 
 logger: logging.Logger
 CONTROL_PREFIX: bytes
@@ -20,7 +21,7 @@ DISPATCH_MODES: Tuple[str, ...]
 def find_method(method_module: Any, name: str) -> Any: ...
 # The {'code': ..., 'value': ...} error answer for ``error``, logged.
 def error_info(error: BaseException, debug: bool = False) -> Dict[str, Any]: ...
-def call_startup_function(path: str, worker: Any) -> Any: ...
+def call_startup_function(path: str, worker: Any, db_connection: Any = None) -> Any: ...
 def send_control_command(command: str, address: str) -> int: ...
 # {'service': {...}, 'router': {...} or None, 'workers': [{...}, ...]}
 def service_status(address: str) -> Dict[str, Any]: ...
@@ -46,8 +47,19 @@ class TotoWorker:
     max_message_size: Optional[int]
     dispatch: str
     method_concurrency: int
-    # Whatever the startup function puts there; None otherwise.
+    # The --database connection (a DBConnection, or an InstancePool of one).
     db_connection: Any
+    # The driver's own handle: db_connection.db, or None.
+    db: Any
+    # 'Initialized', 'Listening', 'Working' or 'Finished', as in 1.0.12.
+    status: str
+    running: bool
+    context: Any
+    # Replaceable, as in 1.0.12: how calls are read and answers written.
+    compress: Callable[[bytes], bytes]
+    decompress: Callable[[bytes], bytes]
+    dumps: Callable[[Any], bytes]
+    loads: Callable[[bytes], Any]
     calls_answered: int
     errors: int
     last_method: Optional[str]
@@ -57,9 +69,10 @@ class TotoWorker:
         self,
         method_module: Union[ModuleType, str],
         socket_address: str,
-        control_socket_address: Optional[str] = None,
+        db_connection: Any = None,
         compression: _Compression = None,
         serialization: _Serialization = None,
+        control_socket_address: Optional[str] = None,
         debug: bool = False,
         max_message_size: Optional[int] = None,
         saturation_warning_after: float = 5.0,
@@ -68,7 +81,7 @@ class TotoWorker:
     ) -> None: ...
     def error_info(self, error: BaseException) -> Dict[str, Any]: ...
     def log_status(self) -> None: ...
-    def status(self) -> Dict[str, Any]: ...
+    def status_document(self) -> Dict[str, Any]: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
 

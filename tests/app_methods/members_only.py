@@ -1,0 +1,6 @@
+from toto.invocation import *
+
+
+@authenticated
+def invoke(handler, parameters):
+    return {'secret': 42}
