@@ -204,6 +204,42 @@ def test_start_listening_takes_the_io_loop_of_its_thread(managers, sender):
         loop_thread.stop()
 
 
+def test_the_first_main_loop_handler_names_the_loop_when_none_was_given(listener, sender):
+    loop_thread = LoopThread(name='main-loop')
+    try:
+        receiver = listener()
+        receiver.io_loop = None            # as if start_listening ran before any loop
+        recorder = Recorder()
+        # A request handler registering from the loop it runs on.
+        loop_thread.run(lambda: receiver.register_handler('greeting', recorder,
+                                                          run_on_main_loop=True))
+        assert receiver.io_loop is loop_thread.io_loop
+        sender(receiver).send('greeting', 'hi')
+        assert recorder.wait() == 'hi'
+        assert recorder.threads == [loop_thread.thread]
+    finally:
+        loop_thread.stop()
+
+
+def test_a_main_loop_handler_cannot_take_the_listener_thread_as_its_loop(listener, sender):
+    receiver = listener()
+    receiver.io_loop = None
+    outcome = Recorder()
+
+    def register_from_listener(args):
+        try:
+            receiver.register_handler('later', outcome, run_on_main_loop=True)
+            outcome('registered')
+        except RuntimeError as error:
+            outcome(str(error))
+
+    receiver.register_handler('first', register_from_listener)
+    sender(receiver).send('first', None)
+
+    assert 'set EventManager.io_loop first' in outcome.wait()
+    assert receiver.io_loop is None
+
+
 SERVER_STYLE_SCRIPT = textwrap.dedent('''
     # What a Toto server process does: set events up in the main thread, then run
     # the IOLoop there.  Toto 1.0.12 on Tornado 5+ never ran such handlers.

@@ -837,12 +837,6 @@ def _encode_text(text, encoding='utf-8', errors='strict'):
     return text.encode(encoding, errors)
 
 
-def _reconstructor(cls, base, state):
-    # copy_reg._reconstructor, but only for classes that passed the check
-    # (it reaches here only with globals the pickle was allowed to name).
-    return six.moves.copyreg._reconstructor(cls, base, state)
-
-
 def _newobj(cls, *args):
     return cls.__new__(cls, *args)
 
@@ -863,7 +857,8 @@ _SAFE_GLOBALS = {
     ('builtins', 'bytes'): _bytes_from,
     ('builtins', 'bytearray'): _bytearray_from,
     ('_codecs', 'encode'): _encode_text,
-    ('copyreg', '_reconstructor'): _reconstructor,
+    # Protocol 0 rebuilds objects with it; the classes it gets passed the check too.
+    ('copyreg', '_reconstructor'): six.moves.copyreg._reconstructor,
     ('copyreg', '__newobj__'): _newobj,
     ('datetime', 'date'): datetime.date,
     ('datetime', 'time'): datetime.time,
