@@ -1,0 +1,15 @@
+"""A ``@coroutine`` method that yields work done on a TaskQueue thread (``yield_task``)."""
+
+from toto.invocation import *
+
+QUEUE_NAME = 'worker_app'
+
+
+def _square(n):
+    return n * n
+
+
+@coroutine
+def invoke(handler, parameters):
+    value = yield TaskQueue.instance(QUEUE_NAME).yield_task(_square, parameters['n'])
+    raise Return({'square': value})
