@@ -170,3 +170,40 @@ def test_toto_worker_accepts_options_the_method_package_defines(services):
     # The package's option is known; the start stops at the next mistake.
     assert status == 2, output
     assert 'dispatch must be one of' in output
+
+
+@pytest.mark.timeout(60)
+def test_remote_event_receivers_get_the_worker_events_and_the_init_module_runs(services):
+    import threading
+
+    from support import free_port
+
+    from toto.events import EventManager
+    port = free_port()
+    received = []
+    both = threading.Event()
+
+    def record(args, name):
+        received.append((name, args))
+        if len(received) >= 2:
+            both.set()
+
+    listener = EventManager('tcp://127.0.0.1:%d' % port)
+    listener.register_handler('app.event_init', lambda args: record(args, 'init'), persist=True)
+    listener.register_handler('app.notified', lambda args: record(args, 'notified'),
+                              persist=True)
+    listener.start_listening()
+    try:
+        service, connection = start_app(services, [
+            '--remote_event_receivers=tcp://127.0.0.1:%d' % port,
+            '--event_init_module=app_methods.events_init'])
+        wait_until_serving(connection, services)
+
+        assert call(connection, 'notify', {'order': 'tea'}) == {'sent_to': 1}
+        assert both.wait(10), (received, services.logs())
+    finally:
+        listener.close()
+
+    names = dict(received)
+    assert names['notified'] == {'order': 'tea'}
+    assert isinstance(names['init']['pid'], int)
