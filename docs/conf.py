@@ -30,6 +30,7 @@ extensions = [
     'sphinx.ext.viewcode',
     'totooptions',
     'examplediff',
+    'oracledifferences',
 ]
 
 root_doc = master_doc = 'index'

@@ -255,11 +255,11 @@ class InstancePool(object):
 
     @contextlib.contextmanager
     def instance(self):
-        """Borrow one instance for several calls; it goes back when the block ends::
+        """Borrow one instance for several calls; it goes back when the block ends.
 
-            with pool.instance() as connection:
-                connection.begin()
-                connection.commit()
+        For example, ``with pool.instance() as connection:`` followed by
+        ``connection.begin()`` and ``connection.commit()`` runs both calls on
+        the same instance.
         """
         borrowed = self._get()
         try:
