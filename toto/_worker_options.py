@@ -17,6 +17,9 @@ import os
 # The database options (--database, --db_host...), which worker processes use
 # as 1.0.12's did.
 import toto.dbconnection  # noqa: F401
+# The event options (--remote_event_receivers, --event_init_module...), which
+# worker processes use to send events as 1.0.12's did.
+import toto.events  # noqa: F401
 from toto._security import default_socket_directory
 from toto.options import safe_define
 
@@ -84,10 +87,3 @@ safe_define('metrics_address', default='127.0.0.1', type=str, group=_OPTION_GROU
             metavar='ADDRESS',
             help='Address the metrics endpoint (--metrics_port) listens on; the '
                  'default keeps it on this machine')
-safe_define('remote_event_receivers', type=str, multiple=True, group=_OPTION_GROUP,
-            metavar='ADDRESS',
-            help='Event receivers (tcp://host:port) the worker processes send events '
-                 'to, as in 1.0.12; comma separated or repeated')
-safe_define('event_init_module', type=str, group=_OPTION_GROUP, metavar='MODULE',
-            help='Module whose invoke(event_manager) is called in each worker process '
-                 'once --remote_event_receivers are registered')
