@@ -17,7 +17,8 @@ from typing_extensions import assert_type
 from toto.exceptions import ERROR_MISSING_PARAMS, ERROR_SERVER, TotoException
 from toto.httpworker import TotoHTTPWorkerService, make_application
 from toto.httpworkerconnection import HTTPWorkerConnection
-from toto.invocation import ERROR_INVALID_METHOD, asynchronous
+from toto.invocation import (ERROR_INVALID_METHOD, ERROR_NOT_AUTHORIZED, asynchronous,
+                             default_parameters, jsonp, requires)
 from toto.options import safe_define
 from toto.service import TotoService, pid_path, process_count
 from toto.worker import TotoWorker, TotoWorkerService, error_info, pid_path as worker_pid_path
@@ -82,8 +83,28 @@ def later(worker: TotoWorker, parameters: Dict[str, Any]) -> None:
     raise TotoException(ERROR_MISSING_PARAMS, 'x is required')
 
 
+@requires('a', 'b')
+@default_parameters({'b': 2})
+@jsonp
+def decorated(handler: Any, parameters: Dict[str, Any]) -> Any:
+    return parameters
+
+
+@jsonp('callback')
+def decorated_named(handler: Any, parameters: Dict[str, Any]) -> Any:
+    return parameters
+
+
+def decorators() -> None:
+    decorated(None, {'a': 1})
+    decorated_named(None, {})
+    assert_type(ERROR_NOT_AUTHORIZED, Literal[1004])
+    requires(1)  # type: ignore[arg-type]
+
+
 def worker_side() -> None:
-    worker = TotoWorker('methods', 'ipc:///tmp/workers.sock', debug=True)
+    worker = TotoWorker('methods', 'ipc:///tmp/workers.sock', None, debug=True)
+    assert_type(worker.status, str)
     worker.db_connection = object()
     # @asynchronous hands the function back with its signature.
     later(worker, {'x': 1})
