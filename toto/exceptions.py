@@ -73,7 +73,15 @@ class TotoException(Exception):
         self.value = value
 
     def __str__(self):
-        return str(self.__dict__)
+        return self._as_dict_text()
 
     def __repr__(self):
-        return repr(self.__dict__)
+        return self._as_dict_text()
+
+    def _as_dict_text(self):
+        # What str(self.__dict__) gave in 1.0.12 on a Python 2 without hash
+        # randomization: code first, then value, then anything else set on
+        # the exception, whatever the interpreter's dict order.
+        names = [name for name in ('code', 'value') if name in self.__dict__]
+        names += [name for name in self.__dict__ if name not in ('code', 'value')]
+        return '{%s}' % ', '.join('%r: %r' % (name, self.__dict__[name]) for name in names)

@@ -286,8 +286,9 @@ def default_parameters(defaults):
 #
 # 1.0.12 lists the missing names in the iteration order of a Python 2 set
 # (``set(names).difference(parameters)``), which clients may have matched
-# against.  Python 3 randomizes string hashes, so that order is rebuilt here
-# from Python 2's string hash and set table (CPython 2.7, Objects/setobject.c).
+# against.  Python 3 randomizes string hashes (and Python 2 can be asked to),
+# so that order is rebuilt here from Python 2's string hash without
+# randomization and its set table (CPython 2.7, Objects/setobject.c).
 
 _MASK64 = (1 << 64) - 1
 
@@ -350,8 +351,12 @@ class _Python2Set(object):
 
 
 def _python2_set_order(names, parameters):
-    """The names not in ``parameters``, in the order 1.0.12 listed them."""
-    if six.PY2 or not all(isinstance(name, str) for name in names):
+    """The names not in ``parameters``, in the order 1.0.12 listed them.
+
+    Rebuilt on Python 2 as well: there, hash randomization (``-R``,
+    ``PYTHONHASHSEED``) would change the order of a real set.
+    """
+    if not all(isinstance(name, six.string_types) for name in names):
         return list(set(names).difference(parameters))
     required = _Python2Set(names)
     return list(_Python2Set([name for name in required if name not in parameters]))
