@@ -210,7 +210,7 @@ class Side(object):
             return '--- %s: not started' % self.title
         return '--- %s: %s' % (self.title, self.process.describe())
 
-    def start(self, conf=None, args=(), kwargs=None):
+    def start(self, conf=None, args=(), kwargs=None, port=None):
         """Start ``run_service.py`` with ``conf`` (a dict) and ``args``; do not wait.
 
         A service this side already runs is ended first; ``kept`` values are forgotten.
@@ -223,7 +223,7 @@ class Side(object):
         options = dict((key, _resolve(value, self)) for key, value in (conf or {}).items())
         with open(conf_path, 'w') as stream:
             stream.write(conf_text(options))
-        self.address = 'tcp://127.0.0.1:%d' % free_port()
+        self.address = 'tcp://127.0.0.1:%d' % (port or free_port())
         sockets = os.path.join(self.socket_directory, '%s-%s' % (self.role, name))
         argv = [self.python, RUN_SERVICE, conf_path,
                 '--worker_bind_address=' + self.address,
@@ -238,14 +238,20 @@ class Side(object):
         return self
 
     def wait_ready(self, timeout=START_TIMEOUT):
-        """Call :data:`PROBE_METHOD` until the service answers it (with anything)."""
+        """Call :data:`PROBE_METHOD` until this side's service answers it.
+
+        The apps' probe method answers the process group of the service, which
+        the kit started as a group of its own: an answer from any other
+        service on that port (one that took it first) does not count.  Apps
+        without the probe method answer an error, which counts.
+        """
         from toto.zmqworkerconnection import ZMQWorkerConnection
         probe = ZMQWorkerConnection(self.address, timeout=0.5)
         try:
             deadline = time.time() + timeout
             while True:
                 answer = probe.invoke(PROBE_METHOD, {}, **{'await': True}).result(10)
-                if answer != TIMEOUT_ANSWER:
+                if answer != TIMEOUT_ANSWER and self._answered_by_this_side(answer):
                     return answer
                 if not self.process.is_running():
                     raise AssertionError('%s exited before it answered a call\n%s'
@@ -255,6 +261,11 @@ class Side(object):
                                          % (self.title, timeout, self.describe()))
         finally:
             probe.close()
+
+    def _answered_by_this_side(self, answer):
+        if isinstance(answer, dict) and 'process_group' in answer:
+            return answer['process_group'] == self.process.pid
+        return True
 
     @property
     def connection(self):
@@ -488,8 +499,15 @@ class Pair(object):
         """
         options = {'method_module': app, 'processes': processes}
         options.update(conf or {})
+        # Distinct ports for the two sides: two free ports picked one after
+        # the other can be the same one.
+        ports = []
         for side in self.sides:
-            side.start(options, args, kwargs)
+            port = free_port()
+            while port in ports:
+                port = free_port()
+            ports.append(port)
+            side.start(options, args, kwargs, port=port)
         for side in self.sides:
             side.wait_ready()
         return self
