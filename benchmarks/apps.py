@@ -54,7 +54,7 @@ SIDES = (
     ('ours, legacy hashes', 'compat', ['--password_hash_legacy']),
 )
 CONF = """method_module = 'app_methods'
-startup_function = 'app_methods.startup.init'
+startup_function = 'app_startup.init'
 database = 'json'
 db_host = ''
 """
