@@ -532,7 +532,8 @@ def test_garbage_frames_are_dropped_with_one_warning_and_the_listener_lives(
     assert len(warnings) == 1, 'one warning for a burst of drops'
     assert 'event dropped' in warnings[0]
 
-    monkeypatch.setattr(events, '_DROP_LOG_INTERVAL', 0.0)
+    import toto._eventlistener
+    monkeypatch.setattr(toto._eventlistener, '_DROP_LOG_INTERVAL', 0.0)
     push.send(b'more garbage')
     push.send(frame({'name': 'ok', 'args': 2}))
     recorder.wait(2)

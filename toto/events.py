@@ -50,17 +50,12 @@ What differs from 1.0.12, all for safety (see each option's help):
 from __future__ import absolute_import, division, print_function
 
 import collections
-import datetime
-import decimal
 import importlib
-import io
 import json
 import logging
 import random
 import sys
 import threading
-import time
-import uuid
 import zlib
 
 import six
@@ -69,6 +64,9 @@ from six.moves import cPickle as pickle
 from tornado.ioloop import IOLoop
 from tornado.options import options
 
+from toto._eventlistener import (CURVE_ZAP_DOMAIN, DropLog, Listener,  # noqa: F401
+                                 start_authenticator)
+from toto._eventwire import EVENT_PICKLE_PROTOCOL, EventReader, split_names  # noqa: F401
 from toto._security import is_loopback, load_curve_key, shortened, zmq_bind_host
 from toto.options import safe_define
 
@@ -127,21 +125,8 @@ safe_define('event_curve_authorized_keys', type=str, group=_OPTION_GROUP,
             help='Directory of public certificates allowed to send events (default '
                  'with a secret key: only holders of that same key pair)')
 
-#: Pickle protocol of the 1.0.12 wire (cPickle's default on Python 2).
-EVENT_PICKLE_PROTOCOL = 0
-#: The ZAP domain of the event listener when CURVE is on.
-CURVE_ZAP_DOMAIN = 'toto-events'
-
-# How often the listener looks at its stop flag, in milliseconds.
-_POLL_MS = 100
-# Frames the listener reads in one go before it looks at its stop flag again.
-_RECV_BATCH = 256
-# How long start_listening() waits for the listener thread to bind.
-_BIND_TIMEOUT = 10.0
 # What a socket may still deliver after it is closed, in milliseconds.
 _CLOSE_LINGER_MS = 1000
-# At most one warning this often about dropped events (per manager and direction).
-_DROP_LOG_INTERVAL = 10.0
 
 _instance_lock = threading.Lock()
 
@@ -190,7 +175,7 @@ def configure_for_process(manager=None, service_id=0, process_count=1, event_por
     addresses = [event_address(local_host, port + index) for index in range(process_count)]
     if remote_receivers is None:
         remote_receivers = options.remote_event_receivers
-    addresses.extend(_address_list(remote_receivers))
+    addresses.extend(split_names(remote_receivers))
     for address in addresses:
         if manager.has_server(address):
             logger.warning('event receiver %s is listed twice; registered once', address)
@@ -250,7 +235,7 @@ class EventManager(object):
         self._listener = None
         self._authenticator = None
         self._closed = False
-        self._send_drops = _DropLog('event not sent')
+        self._send_drops = DropLog('event not sent')
 
     @classmethod
     def instance(cls):
@@ -413,7 +398,7 @@ class EventManager(object):
         """
         handler = (event_handler, run_on_main_loop, request_handler, persist)
         if run_on_main_loop and self.io_loop is None:
-            if isinstance(threading.current_thread(), _Listener):
+            if isinstance(threading.current_thread(), Listener):
                 # IOLoop.current() here would be a loop nobody runs.
                 raise RuntimeError('the manager has no io_loop for run_on_main_loop '
                                    'handlers: set EventManager.io_loop first')
@@ -487,12 +472,12 @@ class EventManager(object):
                                  'without it the listener would accept anyone in plaintext')
             _warn_if_exposed(self.address, serialization, secret,
                              self._setting('event_pickle_globals'))
-            reader = _EventReader(serialization, self._setting('event_pickle_globals'),
+            reader = EventReader(serialization, self._setting('event_pickle_globals'),
                                   max_size)
             context = self._get_context()
             if secret is not None:
-                self._authenticator = _start_authenticator(context, secret, authorized)
-            listener = _Listener(context, self.address, reader, secret, self._dispatch)
+                self._authenticator = start_authenticator(context, secret, authorized)
+            listener = Listener(context, self.address, reader, secret, self._dispatch)
             try:
                 listener.start_and_wait()
             except Exception:
@@ -572,314 +557,6 @@ class _Server(object):
         self.stalled = False
 
 
-class _Listener(threading.Thread):
-    """The daemon thread that owns the PULL socket and hands events to a dispatch function."""
-
-    def __init__(self, context, address, reader, curve_secret, dispatch):
-        super(_Listener, self).__init__(name='toto-events-listener')
-        self.daemon = True
-        self._context = context
-        self._address = address
-        self._reader = reader
-        self._curve_secret = curve_secret
-        self._dispatch = dispatch
-        self._stopping = threading.Event()
-        self._bound = threading.Event()
-        self._bind_error = None
-        self._drops = _DropLog('event dropped')
-
-    def start_and_wait(self):
-        """Start the thread and return once it has bound, or raise why it could not."""
-        self.start()
-        if not self._bound.wait(_BIND_TIMEOUT):
-            self._stopping.set()
-            raise RuntimeError('the event listener did not bind %s within %.0f s'
-                               % (self._address, _BIND_TIMEOUT))
-        if self._bind_error is not None:
-            self.join(_BIND_TIMEOUT)
-            raise self._bind_error
-
-    def stop(self, timeout):
-        self._stopping.set()
-        if self is not threading.current_thread():
-            self.join(timeout)
-        return not self.is_alive()
-
-    def run(self):
-        try:
-            socket = self._open_socket()
-        except Exception as error:
-            self._bind_error = error
-            self._bound.set()
-            return
-        self._bound.set()
-        try:
-            poller = zmq.Poller()
-            poller.register(socket, zmq.POLLIN)
-            while not self._stopping.is_set():
-                if not poller.poll(_POLL_MS):
-                    continue
-                try:
-                    self._receive_batch(socket)
-                except zmq.ContextTerminated:
-                    raise
-                except Exception:
-                    # Whatever one frame does, the next ones are still read.
-                    logger.exception('the event listener on %s failed to read an event',
-                                     self._address)
-        except zmq.ContextTerminated:
-            pass
-        except Exception:
-            logger.exception('the event listener on %s failed and stopped', self._address)
-        finally:
-            socket.close(0)
-
-    def _open_socket(self):
-        socket = self._context.socket(zmq.PULL)
-        try:
-            socket.setsockopt(zmq.LINGER, 0)
-            if self._reader.max_size > 0:
-                # ZeroMQ drops (with its connection) any frame over the limit
-                # before it is read into memory here.
-                socket.setsockopt(zmq.MAXMSGSIZE, self._reader.max_size)
-            if '[' in self._address:
-                socket.setsockopt(zmq.IPV6, 1)
-            if self._curve_secret is not None:
-                socket.setsockopt(zmq.ZAP_DOMAIN, CURVE_ZAP_DOMAIN.encode('ascii'))
-                socket.setsockopt(zmq.CURVE_SERVER, 1)
-                socket.setsockopt(zmq.CURVE_SECRETKEY, self._curve_secret)
-                socket.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(self._curve_secret))
-            socket.bind(self._address)
-        except Exception:
-            socket.close(0)
-            raise
-        return socket
-
-    def _receive_batch(self, socket):
-        for _ in range(_RECV_BATCH):
-            try:
-                frame = socket.recv(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            if frame.more:
-                # Not a 1.0.12 event (one frame); read the rest and drop it.
-                while frame.more:
-                    frame = socket.recv(copy=False)
-                self._drops.report('a message of several frames (from %s)' % _peer(frame))
-                continue
-            event = self._decode(frame)
-            if event is not None:
-                self._dispatch(event[0], event[1])
-
-    def _decode(self, frame):
-        try:
-            event = self._reader.read(frame.bytes)
-        except Exception as error:
-            reason = shortened(str(error), 200)
-            if not isinstance(error, _Refused):
-                reason = '%s: %s' % (type(error).__name__, reason)
-            self._drops.report('%s (from %s)' % (reason, _peer(frame)))
-            return None
-        if not isinstance(event, dict) or 'name' not in event or 'args' not in event:
-            self._drops.report('not an event, i.e. a dict with name and args (from %s)'
-                               % _peer(frame))
-            return None
-        try:
-            hash(event['name'])
-        except TypeError:
-            self._drops.report('the event name is a %s (from %s)'
-                               % (type(event['name']).__name__, _peer(frame)))
-            return None
-        return event['name'], event['args']
-
-
-class _DropLog(object):
-    """Warns about dropped events: the first at once, then at most one summary per interval."""
-
-    def __init__(self, what):
-        self.what = what
-        self._lock = threading.Lock()
-        self._last = None
-        self._unreported = 0
-
-    def report(self, reason):
-        with self._lock:
-            now = time.time()
-            if self._last is not None and now - self._last < _DROP_LOG_INTERVAL:
-                self._unreported += 1
-                return
-            self._last = now
-            unreported, self._unreported = self._unreported, 0
-        logger.warning('%s: %s%s', self.what, reason,
-                       ' (and %d more since the last warning)' % unreported if unreported else '')
-
-
-class _EventReader(object):
-    """Turns a received frame into an event: inflates it (bounded), then parses it.
-
-    JSON is recognised by its first byte (a pickle never starts with ``{``)
-    and always read; pickles are refused in ``json`` mode, and otherwise
-    may name only the globals in ``_SAFE_GLOBALS`` and ``pickle_globals``.
-    """
-
-    def __init__(self, serialization, pickle_globals, max_size):
-        self.serialization = serialization
-        self.max_size = max_size
-        names = set(_address_list(pickle_globals))
-        self._any_global = '*' in names
-        self._allowed = set(_split_global(name) for name in names if name != '*')
-
-    def read(self, frame):
-        data = self._inflate(frame)
-        if data[:1] == b'{':
-            return json.loads(data.decode('utf-8'))
-        if self.serialization == 'json':
-            raise _Refused('a pickled event, and event_serialization is json')
-        return _pickle_loads(data, None if self._any_global else self._find_global)
-
-    def _inflate(self, frame):
-        limit = self.max_size
-        if limit <= 0:
-            return zlib.decompress(frame)
-        if len(frame) > limit:
-            raise _Refused('a frame of %d bytes, over event_max_size=%d' % (len(frame), limit))
-        inflater = zlib.decompressobj()
-        # One byte over the limit is enough to know the event is too large.
-        data = inflater.decompress(frame, limit + 1)
-        if len(data) <= limit and not inflater.unconsumed_tail:
-            data += inflater.flush()
-        if len(data) > limit or inflater.unconsumed_tail:
-            raise _Refused('it inflates to more than event_max_size=%d bytes' % limit)
-        if not getattr(inflater, 'eof', True):
-            # What zlib.decompress() says (Python 2 cannot tell).
-            raise zlib.error('incomplete or truncated stream')
-        return data
-
-    def _find_global(self, module, name):
-        module = _PY3_MODULES.get(module, module)
-        safe = _SAFE_GLOBALS.get((module, name))
-        if safe is not None:
-            return safe
-        if (module, name) in self._allowed:
-            return getattr(importlib.import_module(_PY2_MODULES.get(module, module)
-                                                   if six.PY2 else module), name)
-        raise _Refused('the pickle names %s.%s, which is not allowed (see '
-                       'event_pickle_globals)' % (shortened(module, 60), shortened(name, 60)))
-
-
-class _Refused(Exception):
-    """A frame the listener will not read."""
-
-
-if six.PY3:
-    class _SafeUnpickler(pickle.Unpickler):
-        def __init__(self, data, find_global):
-            super(_SafeUnpickler, self).__init__(io.BytesIO(data), encoding='utf-8')
-            self._find_global = find_global
-
-        def find_class(self, module, name):
-            if self._find_global is None:
-                return super(_SafeUnpickler, self).find_class(module, name)
-            return self._find_global(module, name)
-
-    class _SafePython2Unpickler(pickle._Unpickler):
-        """Pure-Python unpickler for events holding a Python 2 ``str`` that is not UTF-8.
-
-        Such strings arrive as ``bytes`` (as on the worker wire) instead of
-        failing the whole event.
-        """
-
-        def __init__(self, data, find_global):
-            super(_SafePython2Unpickler, self).__init__(io.BytesIO(data), encoding='utf-8')
-            self._find_global = find_global
-
-        def find_class(self, module, name):
-            if self._find_global is None:
-                return super(_SafePython2Unpickler, self).find_class(module, name)
-            return self._find_global(module, name)
-
-        def _decode_string(self, value):
-            try:
-                return value.decode('utf-8')
-            except UnicodeDecodeError:
-                return value
-
-    def _pickle_loads(data, find_global):
-        try:
-            return _SafeUnpickler(data, find_global).load()
-        except UnicodeDecodeError:
-            return _SafePython2Unpickler(data, find_global).load()
-else:
-    def _pickle_loads(data, find_global):
-        unpickler = pickle.Unpickler(io.BytesIO(data))
-        if find_global is not None:
-            unpickler.find_global = find_global
-        return unpickler.load()
-
-
-def _bytes_from(*args):
-    # Python 3 pickles b'' as bytes(); a number would allocate that many bytes.
-    if args and isinstance(args[0], six.integer_types):
-        raise _Refused('bytes(<number>) in a pickle')
-    return six.binary_type(*args)
-
-
-def _bytearray_from(*args):
-    if args and isinstance(args[0], six.integer_types):
-        raise _Refused('bytearray(<number>) in a pickle')
-    return bytearray(*args)
-
-
-def _encode_text(text, encoding='utf-8', errors='strict'):
-    # Python 3 pickles bytes as _codecs.encode(text, 'latin1') at protocol 0.
-    if not isinstance(text, six.text_type):
-        raise _Refused('_codecs.encode of a %s in a pickle' % type(text).__name__)
-    return text.encode(encoding, errors)
-
-
-def _newobj(cls, *args):
-    return cls.__new__(cls, *args)
-
-
-# Module names as Python 3 spells them; pickles from Python 2 (and Python 3
-# pickles at protocol 0-2) use the Python 2 names.
-_PY3_MODULES = {'__builtin__': 'builtins', 'copy_reg': 'copyreg'}
-_PY2_MODULES = dict((new, old) for old, new in _PY3_MODULES.items())
-
-#: What a received pickle may name without --event_pickle_globals: plain data
-#: types whose construction runs no code chosen by the sender and allocates
-#: no more than the pickle spells out.
-_SAFE_GLOBALS = {
-    ('builtins', 'set'): set,
-    ('builtins', 'frozenset'): frozenset,
-    ('builtins', 'complex'): complex,
-    ('builtins', 'object'): object,
-    ('builtins', 'bytes'): _bytes_from,
-    ('builtins', 'bytearray'): _bytearray_from,
-    ('_codecs', 'encode'): _encode_text,
-    # Protocol 0 rebuilds objects with it; the classes it gets passed the check too.
-    ('copyreg', '_reconstructor'): six.moves.copyreg._reconstructor,
-    ('copyreg', '__newobj__'): _newobj,
-    ('datetime', 'date'): datetime.date,
-    ('datetime', 'time'): datetime.time,
-    ('datetime', 'datetime'): datetime.datetime,
-    ('datetime', 'timedelta'): datetime.timedelta,
-    ('decimal', 'Decimal'): decimal.Decimal,
-    ('collections', 'OrderedDict'): collections.OrderedDict,
-    ('collections', 'deque'): collections.deque,
-    ('uuid', 'UUID'): uuid.UUID,
-}
-if six.PY3:
-    _SAFE_GLOBALS[('datetime', 'timezone')] = datetime.timezone
-
-
-def _split_global(name):
-    module, _, attribute = name.strip().rpartition('.')
-    if not module or not attribute:
-        raise ValueError('event_pickle_globals entries are module.name, not %r' % (name,))
-    return _PY3_MODULES.get(module, module), attribute
-
-
 def _run_handler(event_name, handler, event_args):
     # On the main loop: the request may have finished since the event came in.
     try:
@@ -907,41 +584,6 @@ def _finished(request_handler):
     return bool(request_handler is not None and getattr(request_handler, '_finished', False))
 
 
-def _start_authenticator(context, secret, authorized_keys):
-    """Start the ZAP handler that lets only known CURVE keys send events.
-
-    The allowed keys are set before it returns (a directory is read now), so
-    no connection is ever judged by an unconfigured handler.
-    """
-    import zmq.auth
-    from zmq.auth.thread import ThreadAuthenticator
-    if authorized_keys:
-        allowed = set(zmq.auth.load_certificates(authorized_keys))
-    else:
-        allowed = set([zmq.curve_public(secret)])
-    authenticator = ThreadAuthenticator(context)
-    authenticator.start()
-    authenticator.configure_curve_callback(CURVE_ZAP_DOMAIN, _KnownKeys(allowed))
-    return authenticator
-
-
-class _KnownKeys(object):
-    """ZAP credentials provider: a fixed set of Z85 public keys."""
-
-    def __init__(self, keys):
-        self._keys = set(key if isinstance(key, bytes) else key.encode('ascii')
-                         for key in keys)
-
-    def callback(self, domain, key):
-        if not isinstance(key, bytes):
-            key = key.encode('ascii')
-        allowed = key in self._keys
-        if not allowed:
-            logger.warning('event sender with an unknown CURVE key refused: %s',
-                           key.decode('ascii'))
-        return allowed
-
-
 def _load_secret(value):
     if not zmq.has('curve'):
         raise ValueError('event_curve_secret_key is set but this libzmq has no CURVE support')
@@ -962,25 +604,13 @@ def _warn_if_exposed(address, serialization, secret, pickle_globals):
     if host is None or is_loopback(host) or secret is not None or address in _warned_exposed:
         return
     _warned_exposed.add(address)
-    if '*' in _address_list(pickle_globals) and serialization == 'pickle':
+    if '*' in split_names(pickle_globals) and serialization == 'pickle':
         risk = 'run code in this process (event_pickle_globals=*)'
     else:
         risk = 'send it events'
     logger.warning('the event listener on %s has no authentication: anyone who can reach '
                    'it can %s. Bind --event_bind_host=127.0.0.1 or set '
                    '--event_curve_secret_key.', address, risk)
-
-
-def _address_list(value):
-    """A list from an option that may be a list, a comma separated string or None."""
-    if not value:
-        return []
-    if isinstance(value, six.string_types):
-        value = [value]
-    items = []
-    for entry in value:
-        items.extend(part.strip() for part in entry.split(',') if part.strip())
-    return items
 
 
 def _connect_host(bind_host):
@@ -1018,9 +648,3 @@ def _init_module(value):
 def _describe(event_name):
     return shortened(repr(event_name))
 
-
-def _peer(frame):
-    try:
-        return frame.get('Peer-Address') or 'an unknown peer'
-    except Exception:
-        return 'an unknown peer'
