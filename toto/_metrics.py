@@ -389,24 +389,27 @@ class _Throttled(object):
     """A warning logged at most once per ``interval`` seconds, with how many it stands for.
 
     Peers can make the endpoint's warnings happen as fast as they connect.
+    ``what`` is a format for that count and an ``s`` for plurals, such as
+    ``'%d request%s failed'``.
     """
 
-    def __init__(self, interval=_WARNING_INTERVAL):
+    def __init__(self, what, interval=_WARNING_INTERVAL):
+        self.what = what
         self.interval = interval
         self._lock = threading.Lock()  # connections are served from many threads
         self._last = None
         self._since = 0
 
-    def warn(self, what, detail):
-        """Log ``what`` (``'%d failed requests'``) and ``detail`` of the latest one."""
+    def warn(self, detail):
+        """Count one more; log if the interval has passed (``detail``: the latest one)."""
         with self._lock:
             self._since += 1
             now = time.time()
             if self._last is not None and 0 <= now - self._last < self.interval:
                 return
             count, self._since, self._last = self._since, 0, now
-        logger.warning('metrics endpoint: %s in the last %.0f s; latest: %s',
-                       what % count, self.interval, detail)
+        logger.warning('metrics endpoint: %s in %.0f s; latest %s',
+                       self.what % (count, '' if count == 1 else 's'), self.interval, detail)
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -560,21 +563,21 @@ class _Server(WSGIServer):
         self._reading = collections.OrderedDict()
         # Connections this server hung up on: their failures are not news.
         self._hung_up = set()
-        self._failures = _Throttled()
-        self._refusals = _Throttled()
-        self._drops = _Throttled()
+        self._failed_requests = _Throttled('%d request%s failed')
+        self._failed_answers = _Throttled('%d answer%s failed')
+        self._refusals = _Throttled('refused %d connection%s with 503')
+        self._drops = _Throttled('closed %d slow connection%s to make room')
         WSGIServer.__init__(self, *args, **kwargs)
 
     def process_request(self, request, client_address):
         admitted, dropped = self._admit(request)
         if dropped:
-            self._drops.warn('%d connections closed to make room', '%d connections were '
-                             'open; closed the one sending its request the longest, for '
-                             'one from %s' % (_MAX_CONNECTIONS, client_address[0]))
+            self._drops.warn('for one from %s: %d connections were open; closed the one '
+                             'sending its request the longest'
+                             % (client_address[0], _MAX_CONNECTIONS))
         if not admitted:
-            self._refusals.warn('%d connections refused', 'all %d connections are being '
-                                'answered; refused one from %s'
-                                % (_MAX_CONNECTIONS, client_address[0]))
+            self._refusals.warn('from %s: all %d connections are being answered'
+                                % (client_address[0], _MAX_CONNECTIONS))
             _say_busy(request)
             self.shutdown_request(request)
             return
@@ -651,13 +654,12 @@ class _Server(WSGIServer):
 
     def handle_error(self, request, client_address):
         if request not in self._hung_up:
-            self._failures.warn('%d requests failed', 'from %s: %s'
-                                % (client_address[0], sys.exc_info()[1]))
+            self._failed_requests.warn('from %s: %s' % (client_address[0], sys.exc_info()[1]))
 
     def answer_failed(self, request, detail):
         """Log (throttled) that the answer to ``request`` failed, as ``detail`` says."""
         if request not in self._hung_up:
-            self._failures.warn('%d answers failed', detail)
+            self._failed_answers.warn(detail)
 
 
 def _hang_up(connection):

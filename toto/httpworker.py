@@ -525,6 +525,8 @@ class _CappedHTTPServer(HTTPServer):
         self._refused = _ThrottledWarning(
             'refused %d connection%s with 503: all the connections are being answered')
         self._out_of_files = _ThrottledWarning('%d accept%s failed for want of files')
+        self._cap_lowered = _ThrottledWarning(
+            'lowered the connection cap %d time%s for want of files')
 
     def add_sockets(self, sockets):
         for sock in sockets:
@@ -601,15 +603,19 @@ class _CappedHTTPServer(HTTPServer):
         """Out of files: hold fewer connections than now, keeping some files for the rest.
 
         A method's imports, logs and own files need descriptors too; with every
-        one taken by a connection they would fail.  The cap stays lowered.
+        one taken by a connection they would fail.  The cap stays lowered.  When
+        few connections are open, they are not what took the files, and the
+        cap stays as it is.
         """
         held = len(self._ledger)
-        lowered = max(1, held - max(_SPARE_FILES, held // 8))
+        lowered = held - max(_SPARE_FILES, held // 8)
+        if lowered < _SPARE_FILES:
+            return
         if self.max_connections is None or lowered < self.max_connections:
-            logger.warning('out of files with %d connections open: holding at most %d '
-                           'from now on (see --http_worker_max_connections and ulimit -n)',
-                           held, lowered)
             self.max_connections = lowered
+            self._cap_lowered.happened('to %d, with %d connections open (see '
+                                       '--http_worker_max_connections and ulimit -n)'
+                                       % (lowered, held))
 
     def _close_for_room(self):
         """Close the connection waiting for a request the longest; False if there is none."""
