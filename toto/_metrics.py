@@ -9,7 +9,8 @@ from a thread of its own::
 
     service = start_service(9100, '127.0.0.1')   # the parent, in prepare()
     metrics = for_worker()                       # a worker process: None when off
-    invoke = metrics.timed('accounts.lookup', module.invoke)
+    method = find_method(methods, name)          # name: as the call spelled it
+    invoke = metrics.timed(method_label(methods, method), method.invoke)
     service.close()                              # the parent, in finish()
 
 Nothing here imports ``prometheus_client`` until metrics are turned on: it
@@ -22,16 +23,21 @@ one ``is None`` test per call.
 from __future__ import absolute_import, division, print_function
 
 import atexit
+import collections
+import contextlib
 import functools
+import io
 import logging
 import multiprocessing.util
 import os
 import shutil
 import socket
+import struct
 import sys
 import tempfile
 import threading
 import time
+import types
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import six
@@ -53,9 +59,18 @@ DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 PROCESS_STATES = ('busy', 'idle', 'silent')
 
 _DIRECTORY_VARIABLE = 'PROMETHEUS_MULTIPROC_DIR'
-# A scraper that connects and then sends nothing is dropped after this long:
-# the endpoint answers one request at a time.
+# A scraper has this long from its connection to the end of its request, however
+# it trickles the bytes in, and this long for the whole exchange: each
+# connection has a thread of its own until then.
 _REQUEST_TIMEOUT = 10.0
+_EXCHANGE_TIMEOUT = 60.0
+# Connections served at once.  A new one past this closes the connection that
+# has been sending its request the longest (a scraper sends it at once), or,
+# when all of them are being answered, is closed itself.
+_MAX_CONNECTIONS = 16
+# The endpoint's warnings (failed, refused and dropped connections) come at
+# most this often, in seconds, with a count.
+_WARNING_INTERVAL = 10.0
 # How often the serving thread looks whether it has to stop.
 _POLL_INTERVAL = 0.5
 _clock = getattr(time, 'perf_counter', time.time)  # Python 2 has no perf_counter
@@ -131,6 +146,36 @@ def for_router():
     return _once('router', RouterMetrics)
 
 
+def method_label(method_package, method):
+    """The ``method`` label of the calls that ran ``method``, whatever they spelled.
+
+    ``method`` is what :func:`toto._methods.find_method` resolved a call's
+    name to under ``method_package``.  A name may reach one method by many
+    spellings (``a.helpers.b`` when module ``a`` imports ``helpers``, which
+    imports ``b``), and each label value is a time series kept for good, so
+    the label is the method's own name: a module's name below the method
+    package (``b``), a class's module and qualified name (``a.Lookup``),
+    and for any other object with an ``invoke``, its class's.  There are
+    then at most as many label values as the package has methods.
+    """
+    if isinstance(method, types.ModuleType):
+        return _below(method.__name__, method_package.__name__)
+    if not isinstance(method, six.class_types):
+        method = type(method)
+    home = getattr(method, '__module__', None)
+    name = getattr(method, '__qualname__', method.__name__)  # Python 2 has no __qualname__
+    if not isinstance(home, six.string_types):
+        return name
+    return _below(home, method_package.__name__) + '.' + name
+
+
+def _below(name, package):
+    """``name`` without the ``package.`` it starts with (the package itself: its name)."""
+    if name.startswith(package + '.'):
+        return name[len(package) + 1:]
+    return name
+
+
 def _once(kind, make):
     # Two objects for one metric in one process would overwrite each
     # other's values in the process's file: one per process.
@@ -148,7 +193,8 @@ class ServiceMetrics(object):
 
     Makes a directory only this user can enter and names it in
     ``PROMETHEUS_MULTIPROC_DIR`` for the processes the service starts, then
-    serves the metrics of every process from a thread.  :meth:`close` stops
+    serves the metrics of every process from a thread, each connection in a
+    thread of its own (at most ``_MAX_CONNECTIONS``).  :meth:`close` stops
     serving and removes the directory.
     """
 
@@ -210,6 +256,7 @@ class ServiceMetrics(object):
             self._thread = None
         if self._server is not None:
             self._server.server_close()
+            self._server.close_connections()
             self._server = None
         # This process's own files, before they go with the directory (only
         # recent prometheus_client releases can close them).
@@ -228,7 +275,7 @@ class ServiceMetrics(object):
         # A forked process has its own copy of the listening socket, and
         # nothing to serve: close that copy (the parent's stays open).
         if self._server is not None:
-            self._server.socket.close()
+            self._server.forget_after_fork()
         self._server = self._thread = None
         self._owner = None
 
@@ -253,7 +300,8 @@ class WorkerMetrics(object):
     def timed(self, name, invoke):
         """Wrap a method's ``invoke`` so that its call is counted and timed.
 
-        ``name`` is the method's name, already resolved.  The call counts
+        ``name`` is the method's own name (see :func:`method_label`), not the
+        one the call spelled: each name is a time series.  The call counts
         when the method ends: when ``invoke`` returns or raises, or, for a
         method returning a Future or a coroutine, when that resolves.  The
         time runs from now, so an asynchronous method's time includes its
@@ -337,21 +385,298 @@ class RouterMetrics(object):
 
 # -- the endpoint --------------------------------------------------------------------
 
-class _Handler(WSGIRequestHandler):
-    """One scrape; logs to ``toto.worker`` at debug level instead of stderr."""
+class _Throttled(object):
+    """A warning logged at most once per ``interval`` seconds, with how many it stands for.
 
-    timeout = _REQUEST_TIMEOUT
+    Peers can make the endpoint's warnings happen as fast as they connect.
+    ``what`` is a format for that count and an ``s`` for plurals, such as
+    ``'%d request%s failed'``.
+    """
+
+    def __init__(self, what, interval=_WARNING_INTERVAL):
+        self.what = what
+        self.interval = interval
+        self._lock = threading.Lock()  # connections are served from many threads
+        self._last = None
+        self._since = 0
+
+    def warn(self, detail):
+        """Count one more; log if the interval has passed (``detail``: the latest one)."""
+        with self._lock:
+            self._since += 1
+            now = time.time()
+            if self._last is not None and 0 <= now - self._last < self.interval:
+                return
+            count, self._since, self._last = self._since, 0, now
+        logger.warning('metrics endpoint: %s in %.0f s; latest %s',
+                       self.what % (count, '' if count == 1 else 's'), self.interval, detail)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads a connection, and fails with ``socket.timeout`` once its deadline has passed.
+
+    A socket timeout alone bounds each read, and a client that sends a byte
+    just before it expires would keep its connection (and thread) forever.
+    """
+
+    def __init__(self, connection, deadline):
+        io.RawIOBase.__init__(self)
+        self._connection = connection
+        self._deadline = deadline
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        with _resetting_on_timeout(self._connection):
+            self._connection.settimeout(_remaining(self._deadline))
+            return self._connection.recv_into(buffer)
+
+
+class _DeadlineWriter(object):
+    """Writes to a connection, failing with ``socket.timeout`` past its deadline.
+
+    Bounds the time a client that reads the answer slowly holds its thread.
+    """
+
+    closed = False
+
+    def __init__(self, connection, deadline):
+        self._connection = connection
+        self._deadline = deadline
+
+    def write(self, data):
+        view = memoryview(data)
+        with _resetting_on_timeout(self._connection):
+            while len(view):
+                self._connection.settimeout(_remaining(self._deadline))
+                view = view[self._connection.send(view):]
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def _remaining(deadline):
+    remaining = deadline - _clock()
+    if remaining <= 0:
+        raise socket.timeout('the connection outlasted its time')
+    return remaining
+
+
+@contextlib.contextmanager
+def _resetting_on_timeout(connection):
+    """Make a connection that runs out of time end with a reset when it is closed.
+
+    Closed normally, the kernel would go on trickling what the answer left
+    in the socket's buffers to a client that reads slowly, for minutes.
+    """
+    try:
+        yield
+    except socket.timeout:
+        try:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NONE)
+        except (OSError, socket.error):
+            pass  # already gone
+        raise
+
+
+# SO_LINGER on, for 0 seconds: close() discards what is unsent and resets.
+_LINGER_NONE = struct.pack('ii', 1, 0)
+
+
+class _Handler(WSGIRequestHandler):
+    """One scrape, in a thread of its own, within fixed times.
+
+    The request must arrive within ``_REQUEST_TIMEOUT`` seconds of the
+    connection and the whole exchange take at most ``_EXCHANGE_TIMEOUT``.
+    Logs to ``toto.worker`` at debug level instead of stderr.
+    """
+
+    def setup(self):
+        WSGIRequestHandler.setup(self)
+        # Replace the plain socket files of the base class.
+        self.rfile.close()
+        self.wfile.close()
+        opened = _clock()
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection,
+                                                       opened + _REQUEST_TIMEOUT))
+        self.wfile = _DeadlineWriter(self.connection, opened + _EXCHANGE_TIMEOUT)
+
+    def parse_request(self):
+        parsed = WSGIRequestHandler.parse_request(self)
+        # From here on it is being answered: a new connection may not close it.
+        self.server.request_read(self.connection)
+        return parsed
+
+    def get_stderr(self):
+        # Where wsgiref writes the traceback of an answer that failed.
+        return _ErrorStream(self.server, self.connection, self.client_address[0])
 
     def log_message(self, format, *args):
         logger.debug('metrics endpoint: %s %s', self.client_address[0], format % args)
 
 
+class _ErrorStream(object):
+    """Takes the traceback wsgiref writes for a failed answer; logs its last line, throttled.
+
+    A client that stops reading makes its answer fail, as often as it likes.
+    """
+
+    def __init__(self, server, connection, client):
+        self._server = server
+        self._connection = connection
+        self._client = client
+        self._parts = []
+
+    def write(self, text):
+        self._parts.append(text)
+
+    def flush(self):
+        lines = ''.join(self._parts).strip().splitlines()
+        self._parts = []
+        if lines:
+            self._server.answer_failed(self._connection, 'to %s: %s' % (self._client, lines[-1]))
+
+
+# What a connection past the cap gets when every other one is being answered.
+_BUSY_ANSWER = (b'HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n'
+                b'Connection: close\r\n\r\ntoo many scrapes at once\n')
+
+
 class _Server(WSGIServer):
-    """A WSGI server that logs failed requests instead of printing them."""
+    """A WSGI server that answers each connection in a thread of its own.
+
+    At most ``_MAX_CONNECTIONS`` connections are served at once: a slow
+    client cannot hold the endpoint (or its scrapers) for longer than its
+    deadline, and many of them only close each other's connections.
+    Failures are logged, at most once per interval, instead of printed.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._connections_lock = threading.Lock()
+        # The connections being served; those still sending their request, oldest first.
+        self._open = set()
+        self._reading = collections.OrderedDict()
+        # Connections this server hung up on: their failures are not news.
+        self._hung_up = set()
+        self._failed_requests = _Throttled('%d request%s failed')
+        self._failed_answers = _Throttled('%d answer%s failed')
+        self._refusals = _Throttled('refused %d connection%s with 503')
+        self._drops = _Throttled('closed %d slow connection%s to make room')
+        WSGIServer.__init__(self, *args, **kwargs)
+
+    def process_request(self, request, client_address):
+        admitted, dropped = self._admit(request)
+        if dropped:
+            self._drops.warn('for one from %s: %d connections were open; closed the one '
+                             'sending its request the longest'
+                             % (client_address[0], _MAX_CONNECTIONS))
+        if not admitted:
+            self._refusals.warn('from %s: all %d connections are being answered'
+                                % (client_address[0], _MAX_CONNECTIONS))
+            _say_busy(request)
+            self.shutdown_request(request)
+            return
+        thread = threading.Thread(target=self._serve_connection, name='toto-metrics-scrape',
+                                  args=(request, client_address))
+        thread.daemon = True  # never holds up the end of the process
+        try:
+            thread.start()
+        except Exception:  # RuntimeError: no more threads
+            self._forget(request)
+            self.shutdown_request(request)
+            raise
+
+    def _serve_connection(self, request, client_address):
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self._forget(request)
+            self.shutdown_request(request)
+
+    def _admit(self, request):
+        """(whether to serve ``request``, whether a slow connection was closed for it)."""
+        with self._connections_lock:
+            dropped = False
+            if len(self._open) >= _MAX_CONNECTIONS:
+                if not self._reading:
+                    return False, False
+                slowest = next(iter(self._reading))
+                del self._reading[slowest]
+                self._open.discard(slowest)
+                self._hung_up.add(slowest)
+                _hang_up(slowest)  # its thread sees its request end, and ends
+                dropped = True
+            self._open.add(request)
+            self._reading[request] = None
+            return True, dropped
+
+    def request_read(self, request):
+        """Called by the handler once ``request`` has sent its request."""
+        with self._connections_lock:
+            self._reading.pop(request, None)
+
+    def _forget(self, request):
+        with self._connections_lock:
+            self._open.discard(request)
+            self._reading.pop(request, None)
+            self._hung_up.discard(request)
+
+    def close_connections(self):
+        """Hang up every connection being served."""
+        with self._connections_lock:
+            connections = list(self._open)
+            self._open.clear()
+            self._reading.clear()
+            self._hung_up.update(connections)
+        for connection in connections:
+            _hang_up(connection)
+
+    def forget_after_fork(self):
+        """In a forked process: close its copies of the connections, and the listening socket.
+
+        The threads serving them stayed in the parent, which may have held the
+        lock when it forked: it is not taken here.
+        """
+        self._connections_lock = threading.Lock()
+        for connection in list(self._open):
+            connection.close()
+        self._open.clear()
+        self._reading.clear()
+        self._hung_up.clear()
+        self.socket.close()
 
     def handle_error(self, request, client_address):
-        logger.warning('metrics endpoint: a request from %s failed: %s', client_address[0],
-                       sys.exc_info()[1])
+        if request not in self._hung_up:
+            self._failed_requests.warn('from %s: %s' % (client_address[0], sys.exc_info()[1]))
+
+    def answer_failed(self, request, detail):
+        """Log (throttled) that the answer to ``request`` failed, as ``detail`` says."""
+        if request not in self._hung_up:
+            self._failed_answers.warn(detail)
+
+
+def _hang_up(connection):
+    # shutdown() ends the exchange for every copy of the socket, and wakes the
+    # thread blocked reading it; its thread closes it.
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except (OSError, socket.error):
+        pass  # already gone
+
+
+def _say_busy(connection):
+    try:
+        connection.setblocking(False)
+        connection.send(_BUSY_ANSWER)
+    except (OSError, socket.error):
+        pass  # it hung up first, or has no room: it is closed all the same
 
 
 class _Server6(_Server):

@@ -26,6 +26,8 @@ route.
 
 from __future__ import absolute_import, division, print_function
 
+import collections
+import errno
 import functools
 import importlib
 import json
@@ -35,7 +37,7 @@ import socket
 import time
 
 import six
-from tornado import gen, web
+from tornado import gen, httputil, web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.netutil import bind_sockets
@@ -72,6 +74,21 @@ safe_define('http_worker_allowed_hosts', type=str, multiple=True, group=_OPTION_
             help='Host names the HTTP worker answers besides IP addresses, localhost '
                  'and this machine\'s names (.example.com: every name under it; '
                  '*: any). Other Host headers are refused, against DNS rebinding')
+safe_define('http_worker_idle_timeout', default=45.0, type=float, group=_OPTION_GROUP,
+            metavar='SECONDS',
+            help='Close a connection that has been idle, or sending a request\'s line '
+                 'and headers, this long; 0: after an hour (Tornado\'s default)')
+safe_define('http_worker_body_timeout', default=45.0, type=float, group=_OPTION_GROUP,
+            metavar='SECONDS',
+            help='Close a connection whose request body takes longer than this to '
+                 'arrive; 0: no limit')
+safe_define('http_worker_max_connections', default=0, type=int, group=_OPTION_GROUP,
+            metavar='N',
+            help='Connections each HTTP worker process holds at most: a new one past '
+                 'this closes the one that has waited for a request the longest (or is '
+                 'refused with 503 when all are being answered). 0: the open-files '
+                 'limit (ulimit -n) less a quarter of it, at least 32, kept for other '
+                 'files; -1: no cap')
 
 #: The serializers picked by request ``Content-Type`` when the service has no
 #: ``serialization_module`` of its own.  Only these types are decoded: a body
@@ -190,28 +207,34 @@ def _is_ip_address(name):
     return False
 
 
-class _RefusalLog(object):
-    """Log refused requests at most once per ``interval`` seconds, with a count."""
+class _ThrottledWarning(object):
+    """A warning that peers can cause at will: logged at most once per ``interval``
+    seconds, with how many times it happened since.
 
-    def __init__(self, interval=10.0):
+    ``what`` is a format for that count and an ``s`` for plurals, such as
+    ``'refused %d request%s'``.
+    """
+
+    def __init__(self, what, interval=10.0):
+        self.what = what
         self.interval = interval
         self._last = None
         self._since = 0
 
-    def refused(self, reason, request):
+    def happened(self, detail):
+        """Count one more; log if the interval has passed (``detail``: the latest one)."""
         self._since += 1
         now = time.time()
-        if self._last is not None and now - self._last < self.interval:
+        if self._last is not None and 0 <= now - self._last < self.interval:
             return
-        logger.warning('refused %d request%s in the last %.0f s; latest from %s: %s',
-                       self._since, '' if self._since == 1 else 's',
-                       now - self._last if self._last is not None else 0,
-                       request.remote_ip, reason)
+        logger.warning('%s in the last %.0f s; latest %s',
+                       self.what % (self._since, '' if self._since == 1 else 's'),
+                       now - self._last if self._last is not None else 0, detail)
         self._last = now
         self._since = 0
 
 
-_refusals = _RefusalLog()
+_refusals = _ThrottledWarning('refused %d request%s')
 
 
 class TotoHTTPWorkerHandler(web.RequestHandler):
@@ -271,7 +294,7 @@ class TotoHTTPWorkerHandler(web.RequestHandler):
             refusal = self._refusal
         if refusal is not None:
             status, reason = refusal
-            _refusals.refused(reason, self.request)
+            _refusals.happened('from %s: %s' % (self.request.remote_ip, reason))
             self._answer(status, {'error': {'code': ERROR_SERVER, 'value': reason}})
 
     @gen.coroutine
@@ -352,14 +375,295 @@ def make_application(method_module, path='/', compression=None, serialization=No
 
 
 def server_settings():
-    """HTTPServer keyword arguments from the TLS and size options."""
+    """HTTPServer keyword arguments from the TLS, size and timeout options."""
     settings = {}
     if options.max_message_size and options.max_message_size > 0:
         settings['max_body_size'] = options.max_message_size
     if options.http_worker_certfile:
         settings['ssl_options'] = {'certfile': options.http_worker_certfile,
                                    'keyfile': options.http_worker_keyfile or None}
+    # Tornado's idle timeout also bounds the wait for a request's line and
+    # headers; 0 leaves its default of an hour, and its default body timeout
+    # is none.
+    if options.http_worker_idle_timeout and options.http_worker_idle_timeout > 0:
+        settings['idle_connection_timeout'] = options.http_worker_idle_timeout
+    if options.http_worker_body_timeout and options.http_worker_body_timeout > 0:
+        settings['body_timeout'] = options.http_worker_body_timeout
     return settings
+
+
+# -- holding connections within the open-files limit ---------------------------------
+
+# Files an HTTP worker process keeps for itself when it derives its connection
+# cap from the open-files limit: its listening socket, its event loop's,
+# logs, the database, and what methods open.  A quarter of the limit, at least:
+_RESERVED_FILES = 32
+# Accepts per turn of the event loop, as Tornado's own accept handler.
+_ACCEPT_BATCH = 128
+# When the process is out of descriptors and no connection can be closed for
+# a new one, it stops accepting for this long: connections wait in the
+# listening socket's backlog instead of spinning the loop.
+_ACCEPT_PAUSE = 0.1
+_OUT_OF_FILES = frozenset([errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM])
+_NOTHING_TO_ACCEPT = frozenset([errno.EAGAIN, errno.EWOULDBLOCK])
+# Descriptors a process that ran out of them keeps free when it lowers its cap
+# (an eighth of its connections, at least).
+_SPARE_FILES = 8
+# What a connection past the cap gets when every open one is being answered.
+_BUSY_ANSWER = (b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n'
+                b'Content-Length: 32\r\nConnection: close\r\n\r\n'
+                b'too many connections; try again\n')
+
+
+def _connection_limit(max_connections=None):
+    """The connection cap of an HTTP worker process for ``--http_worker_max_connections``.
+
+    A positive value is the cap, a negative one means none (None is
+    returned), and 0 (or None) derives it from the soft open-files limit
+    (``RLIMIT_NOFILE``) less a reserve for the process's other files: 768
+    connections under the common limit of 1,024.
+    """
+    if max_connections is None:
+        max_connections = options.http_worker_max_connections
+    if max_connections and max_connections < 0:
+        return None
+    if max_connections:
+        return max_connections
+    try:
+        import resource
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, ValueError, OSError):  # no such limit on this system
+        limit = resource = None
+    if resource is None or limit == resource.RLIM_INFINITY or limit <= 0:
+        return 10000
+    return max(1, limit - max(_RESERVED_FILES, limit // 4))
+
+
+class _ConnectionLedger(object):
+    """The connections of one server, and which one may be closed to make room.
+
+    A connection waiting for a request -- idle, or still sending one -- may
+    be closed for a new connection; the oldest one goes first.  One whose
+    request is being answered may not.
+    """
+
+    def __init__(self):
+        self._waiting = collections.OrderedDict()  # stream: None, oldest first
+        self._answering = set()
+
+    def __len__(self):
+        return len(self._waiting) + len(self._answering)
+
+    def opened(self, stream):
+        self._waiting[stream] = None
+
+    def waiting(self, stream):
+        """``stream`` waits for its next request (a connection that closed stays out)."""
+        if stream in self._answering:
+            self._answering.discard(stream)
+        elif stream in self._waiting:
+            del self._waiting[stream]
+        else:
+            return
+        self._waiting[stream] = None
+
+    def answering(self, stream):
+        """``stream`` has sent its whole request: it is being answered."""
+        if stream in self._waiting:
+            del self._waiting[stream]
+            self._answering.add(stream)
+
+    def closed(self, stream):
+        self._waiting.pop(stream, None)
+        self._answering.discard(stream)
+
+    def longest_waiting(self):
+        """The connection that has waited for its request the longest, or None."""
+        return next(iter(self._waiting), None)
+
+
+class _WatchedRequest(httputil.HTTPMessageDelegate):
+    """Passes a request on to ``delegate``, and calls ``received()`` once it has all come."""
+
+    def __init__(self, delegate, received):
+        self._delegate = delegate
+        self._received = received
+
+    def headers_received(self, start_line, headers):
+        return self._delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk):
+        return self._delegate.data_received(chunk)
+
+    def finish(self):
+        self._received()
+        return self._delegate.finish()
+
+    def on_connection_close(self):
+        return self._delegate.on_connection_close()
+
+
+class _CappedHTTPServer(HTTPServer):
+    """An HTTPServer that holds at most ``max_connections`` and outlives running out of files.
+
+    A connection past the cap closes the one that has waited for a request
+    the longest, so idle connections cannot keep callers out; when every
+    connection is being answered, the new one gets ``503`` and is closed.
+    When accepting fails for want of file descriptors, it closes a waiting
+    connection in the same way, or pauses accepting for a moment, instead of
+    logging a traceback on every turn of the loop.  Each of these is logged
+    at most once every ten seconds.  ``max_connections`` None: no cap.
+    """
+
+    def initialize(self, request_callback, max_connections=None, **kwargs):
+        HTTPServer.initialize(self, request_callback, **kwargs)
+        #: The cap: ``max_connections``, lowered when the process runs out of files.
+        self.max_connections = max_connections
+        self._ledger = _ConnectionLedger()
+        self._closed_for_room = _ThrottledWarning(
+            'closed %d idle or slow connection%s to make room for new ones')
+        self._refused = _ThrottledWarning(
+            'refused %d connection%s with 503: all the connections are being answered')
+        self._out_of_files = _ThrottledWarning('%d accept%s failed for want of files')
+        self._cap_lowered = _ThrottledWarning(
+            'lowered the connection cap %d time%s for want of files')
+
+    def add_sockets(self, sockets):
+        for sock in sockets:
+            self._sockets[sock.fileno()] = sock
+            self._handlers[sock.fileno()] = self._accept_from(sock)
+
+    def _accept_from(self, sock):
+        """Accept connections on ``sock`` from the loop; returns what stops it."""
+        io_loop = IOLoop.current()
+        state = {'stopped': False, 'pause': None}
+
+        def accept(fd, events):
+            made_room = False
+            for _ in range(_ACCEPT_BATCH):
+                if state['stopped'] or state['pause'] is not None:
+                    return
+                try:
+                    connection, address = sock.accept()
+                except (OSError, socket.error) as error:
+                    code = error.args[0] if error.args else None
+                    if code in _NOTHING_TO_ACCEPT:
+                        return
+                    if code == errno.ECONNABORTED:
+                        continue  # it went away in the backlog
+                    if code not in _OUT_OF_FILES:
+                        raise
+                    self._out_of_files.happened('on %s: %s' % (_address_text(sock), error))
+                    self._lower_cap()
+                    # A connection closed frees a descriptor for the next accept.
+                    # If that still fails, the files are short elsewhere (the
+                    # whole system, say), and closing more would not help.
+                    if made_room or not self._close_for_room():
+                        pause()
+                    made_room = True
+                    continue
+                made_room = False
+                _close_on_exec(connection)
+                self._take(connection, address)
+
+        def pause():
+            io_loop.remove_handler(sock)
+            state['pause'] = io_loop.call_later(_ACCEPT_PAUSE, resume)
+
+        def resume():
+            state['pause'] = None
+            if not state['stopped']:
+                io_loop.add_handler(sock, accept, IOLoop.READ)
+
+        def stop():
+            state['stopped'] = True
+            if state['pause'] is not None:
+                io_loop.remove_timeout(state['pause'])
+            else:
+                io_loop.remove_handler(sock)
+
+        io_loop.add_handler(sock, accept, IOLoop.READ)
+        return stop
+
+    def _take(self, connection, address):
+        peer = address[0] if address else '?'
+        if self.max_connections is not None and len(self._ledger) >= self.max_connections:
+            # Down to one below the cap: it may just have been lowered.
+            while len(self._ledger) >= self.max_connections and self._close_for_room():
+                pass
+            if len(self._ledger) >= self.max_connections:
+                self._refused.happened('from %s (at most %d)' % (peer, self.max_connections))
+                _answer_busy(connection)
+                return
+            self._closed_for_room.happened('for one from %s (at most %d)'
+                                           % (peer, self.max_connections))
+        self._handle_connection(connection, address)
+
+    def _lower_cap(self):
+        """Out of files: hold fewer connections than now, keeping some files for the rest.
+
+        A method's imports, logs and own files need descriptors too; with every
+        one taken by a connection they would fail.  The cap stays lowered.  When
+        few connections are open, they are not what took the files, and the
+        cap stays as it is.
+        """
+        held = len(self._ledger)
+        lowered = held - max(_SPARE_FILES, held // 8)
+        if lowered < _SPARE_FILES:
+            return
+        if self.max_connections is None or lowered < self.max_connections:
+            self.max_connections = lowered
+            self._cap_lowered.happened('to %d, with %d connections open (see '
+                                       '--http_worker_max_connections and ulimit -n)'
+                                       % (lowered, held))
+
+    def _close_for_room(self):
+        """Close the connection waiting for a request the longest; False if there is none."""
+        stream = self._ledger.longest_waiting()
+        if stream is None:
+            return False
+        self._ledger.closed(stream)
+        stream.close()
+        return True
+
+    def handle_stream(self, stream, address):
+        self._ledger.opened(stream)
+        HTTPServer.handle_stream(self, stream, address)
+
+    def start_request(self, server_conn, request_conn):
+        stream = server_conn.stream
+        self._ledger.waiting(stream)
+        return _WatchedRequest(HTTPServer.start_request(self, server_conn, request_conn),
+                               functools.partial(self._ledger.answering, stream))
+
+    def on_close(self, server_conn):
+        self._ledger.closed(server_conn.stream)
+        HTTPServer.on_close(self, server_conn)
+
+
+def _answer_busy(connection):
+    try:
+        connection.setblocking(False)
+        connection.send(_BUSY_ANSWER)
+    except (OSError, socket.error):
+        pass  # gone, or no room: it is closed all the same
+    finally:
+        connection.close()
+
+
+def _close_on_exec(connection):
+    # Python 3 makes sockets that way; Python 2 does not.
+    if six.PY2:
+        import fcntl
+        flags = fcntl.fcntl(connection.fileno(), fcntl.F_GETFD)
+        fcntl.fcntl(connection.fileno(), fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+
+
+def _address_text(sock):
+    try:
+        return '%s:%s' % sock.getsockname()[:2]
+    except (OSError, socket.error):
+        return 'a closed socket'
 
 
 class TotoHTTPWorkerService(TotoService):
@@ -367,11 +671,21 @@ class TotoHTTPWorkerService(TotoService):
 
     Options: ``method_module``, ``http_worker_host``, ``http_worker_port``,
     ``http_worker_path``, ``http_worker_certfile``, ``http_worker_keyfile``,
-    ``max_message_size``, ``compression_module``, ``serialization_module``,
-    ``startup_function`` (called with ``worker=None`` and the process's
-    ``db_connection``: there is no per-process worker object), ``debug``,
-    the database options of :mod:`toto.dbconnection` and the process and
-    daemon options of :class:`~toto.service.TotoService`.
+    ``http_worker_idle_timeout``, ``http_worker_body_timeout``,
+    ``http_worker_max_connections``, ``max_message_size``,
+    ``compression_module``, ``serialization_module``, ``startup_function``
+    (called with ``worker=None`` and the process's ``db_connection``: there
+    is no per-process worker object), ``debug``, the database options of
+    :mod:`toto.dbconnection` and the process and daemon options of
+    :class:`~toto.service.TotoService`.
+
+    Each process closes connections that stay idle, or take longer to send
+    a request's line and headers, than ``http_worker_idle_timeout`` (45 s),
+    and those whose body takes longer than ``http_worker_body_timeout``
+    (45 s).  It holds at most ``http_worker_max_connections`` (by default
+    derived from its open-files limit): a new connection past that closes
+    the one that has waited for a request the longest, and is refused with
+    ``503`` when every connection is being answered.
     """
 
     module_options = ('method_module',)
@@ -391,9 +705,12 @@ class TotoHTTPWorkerService(TotoService):
         # kernel spreads connections over them.
         self.sockets = bind_sockets(options.http_worker_port, options.http_worker_host or None)
         self.port = self.sockets[0].getsockname()[1]
-        logger.info('HTTP worker listening on %s://%s:%d%s',
+        limit = _connection_limit()
+        logger.info('HTTP worker listening on %s://%s:%d%s (%s)',
                     'https' if options.http_worker_certfile else 'http',
-                    options.http_worker_host or '*', self.port, options.http_worker_path)
+                    options.http_worker_host or '*', self.port, options.http_worker_path,
+                    'no connection cap' if limit is None else
+                    'at most %d connections per process' % limit)
 
     def main_loop(self):
         from toto.dbconnection import configured_connection
@@ -414,7 +731,8 @@ class TotoHTTPWorkerService(TotoService):
                                        max_message_size=options.max_message_size,
                                        allowed_hosts=self._allowed_hosts(),
                                        db_connection=self._db_connection)
-        server = HTTPServer(application, **server_settings())
+        server = _CappedHTTPServer(application, max_connections=_connection_limit(),
+                                   **server_settings())
         server.add_sockets(self.sockets)
 
     @staticmethod

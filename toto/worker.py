@@ -455,10 +455,13 @@ class TotoWorker(object):
         method = None
         try:
             message = self.loads(self.decompress(frames[1]))
-            method = find_method(self.method_module, message['method']).invoke
+            found = find_method(self.method_module, message['method'])
+            method = found.invoke
             self.last_method = message['method']
             if self._metrics is not None:
-                method = self._metrics.timed(message['method'], method)
+                # Labelled with the method's own name: one call may spell it many ways.
+                method = self._metrics.timed(
+                    _metrics.method_label(self.method_module, found), method)
             parameters = message.get('parameters', {})
             self.status = 'Working'
             if getattr(method, 'asynchronous', False):

@@ -12,4 +12,7 @@ TotoHTTPWorkerService processes (``--method_module=fault_methods``).
 ``late_once``   like ``late`` the first time ``parameters['marker']`` does not exist
                 (it creates it); answers at once afterwards with ``'late': False``
 ``bad_pickle``  answers an object whose pickle raises when it is loaded
+``aliases``     imports this package under two names, so every method has endless
+                spellings (``aliases.package.aliases.fault_methods.echo``);
+                ``aliases.Tally`` is a method that is a class
 """
