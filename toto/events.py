@@ -228,6 +228,7 @@ class EventManager(object):
         # thread-safe) and the context.
         self._lock = threading.RLock()
         self._context = None
+        self._listener_context = None
         self._servers = {}
         self._queued_servers = collections.deque()
         self._handlers_lock = threading.Lock()
@@ -474,7 +475,12 @@ class EventManager(object):
                              self._setting('event_pickle_globals'))
             reader = EventReader(serialization, self._setting('event_pickle_globals'),
                                   max_size)
-            context = self._get_context()
+            if self._closed:
+                raise RuntimeError('this EventManager is closed')
+            # The listener has a context of its own (as in 1.0.12), ended when
+            # it stops: terminating it waits until libzmq has closed the
+            # socket, so the address is free once stop_listening() returns.
+            context = zmq.Context()
             if secret is not None:
                 self._authenticator = start_authenticator(context, secret, authorized)
             listener = Listener(context, self.address, reader, secret, self._dispatch)
@@ -482,8 +488,10 @@ class EventManager(object):
                 listener.start_and_wait()
             except Exception:
                 self._stop_authenticator()
+                context.term()
                 raise
             self._listener = listener
+            self._listener_context = context
 
     def stop_listening(self, timeout=5.0):
         """Stop the listener thread and unbind; returns whether it ended within ``timeout``.
@@ -492,11 +500,16 @@ class EventManager(object):
         """
         with self._lock:
             listener, self._listener = self._listener, None
+            context, self._listener_context = self._listener_context, None
         stopped = True
         if listener is not None:
             stopped = listener.stop(timeout)
         with self._lock:
             self._stop_authenticator()
+        if context is not None and stopped:
+            # The listener closed its socket (linger 0): this returns once
+            # libzmq has let go of the address.
+            context.term()
         return stopped
 
     @property
