@@ -4,6 +4,7 @@ The command is the same program run again with ``--command=...`` and the service
 ``--control_socket_address`` (SPEC 6).
 """
 
+import contextlib
 import json
 import os
 import re
@@ -99,9 +100,25 @@ def test_terminating_the_service_process_ends_its_worker_processes(services):
                message='a process of the service (its router?) outlived it')
 
 
+@contextlib.contextmanager
+def children_take_sigint_by_default():
+    """Children started within get SIGINT's default action, as from a terminal.
+
+    A suite started in the background (``nohup``, ``&`` in a script, some CI runners)
+    ignores SIGINT, and a child inherits an ignored signal through ``exec``; a caught one
+    goes back to its default action there, which Python turns into KeyboardInterrupt.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.timeout(40)
 def test_interrupting_the_service_like_ctrl_c_ends_all_its_processes(services):
-    service = services.start(processes=2)
+    with children_take_sigint_by_default():
+        service = services.start(processes=2)
     pids = pids_answering(services.connect(service.address), 2, logs=services.logs)
 
     os.killpg(service.pid, signal.SIGINT)   # what a terminal sends to the foreground group
