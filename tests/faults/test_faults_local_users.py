@@ -7,12 +7,15 @@ uid/gid 65534 ("nobody"); they need the tests to run as root and are skipped oth
 
 import errno
 import os
+import pickle
 import shutil
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 from faultkit import child_env, zmq_call
@@ -208,3 +211,76 @@ def test_socket_files_are_removed_when_the_service_stops(lab, runtime_dir):
     service.process.terminate()
     wait_until(lambda: not service.is_running(), timeout=20, message=service.describe())
     assert [path for path in paths if os.path.exists(path)] == []
+
+
+class MakesFolder(object):
+    """Unpickled, it makes a folder: proof that the unpickling process ran the sender's code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+def stand_in_for_the_router(path, frames, wait=10.0):
+    """As another user: bind ``path``, send ``frames`` to the first worker that connects.
+
+    0: sent; 2: no worker connected within ``wait`` seconds.
+    """
+    import zmq
+
+    def act():
+        os.umask(0)  # a socket file anyone may connect to
+        context = zmq.Context()
+        dealer = context.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        try:
+            dealer.bind('ipc://' + path)
+            # A bound DEALER can send only once a peer has connected.
+            if not dealer.poll(wait * 1000, zmq.POLLOUT):
+                return 2
+            dealer.send_multipart(frames)
+            time.sleep(1.0)  # the worker reads it (or refuses it) meanwhile
+            return 0
+        finally:
+            dealer.close(0)  # removes the socket file
+            context.term()
+    return as_other_user(act)
+
+
+@needs_root
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('dispatch', ['balanced', 'queue'])
+def test_another_user_binding_the_path_of_a_stopped_router_gets_no_pickle_run(
+        lab, fault_report, sticky_dir, dispatch):
+    path = os.path.join(sticky_dir, 'workers.sock')
+    shared = ['--worker_socket_address=ipc://' + path, '--dispatch=' + dispatch]
+    workers = lab.zmq_service(processes=1, args=shared + ['--worker_bind_address='],
+                              wait=False)
+    router = lab.zmq_service(processes=0, args=shared)
+    worker_pid = router.first_answer['pid']
+    router.end(signal.SIGTERM)
+    assert not os.path.exists(path), 'the router left its socket file'
+    marker = lab.path('unpickled-as-the-service-user')
+    envelope = [b'x'] if dispatch == 'balanced' else [b'', b'x']
+    attack = envelope + [pickle.dumps(MakesFolder(marker), 2)]
+
+    sent = stand_in_for_the_router(path, attack)
+
+    assert sent == 0, 'the worker never connected to the path again\n' + workers.describe()
+    refused = 'refused a connection of the worker socket: the process listening at'
+    wait_until(lambda: refused in workers.output() or os.path.exists(marker), 10,
+               message=workers.describe())
+    # Before: the worker connected again by itself and unpickled the call: the folder
+    # was made, as the service's user.
+    assert not os.path.exists(marker), 'the other user\'s pickle ran in the worker'
+    assert 'runs as user %d' % OTHER_USER in workers.output(), workers.describe()
+    assert workers.is_running()
+    if os.path.exists(path):  # the other user's child ended without removing it
+        os.unlink(path)
+    # The service's own router, back at the path: the same worker takes calls again.
+    router = lab.zmq_service(processes=0, args=shared)
+    fault_report('local users: another uid binds a stopped router\'s path (%s)' % dispatch,
+                 {'sent': 1, 'refused': 1}, transport='zmq', dispatch=dispatch)
+    assert router.first_answer['pid'] == worker_pid, workers.describe()
