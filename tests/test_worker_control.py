@@ -4,6 +4,7 @@ The command is the same program run again with ``--command=...`` and the service
 ``--control_socket_address`` (SPEC 6).
 """
 
+import contextlib
 import json
 import os
 import re
@@ -99,9 +100,25 @@ def test_terminating_the_service_process_ends_its_worker_processes(services):
                message='a process of the service (its router?) outlived it')
 
 
+@contextlib.contextmanager
+def children_take_sigint_by_default():
+    """Children started within get SIGINT's default action, as from a terminal.
+
+    A suite started in the background (``nohup``, ``&`` in a script, some CI runners)
+    ignores SIGINT, and a child inherits an ignored signal through ``exec``; a caught one
+    goes back to its default action there, which Python turns into KeyboardInterrupt.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.timeout(40)
 def test_interrupting_the_service_like_ctrl_c_ends_all_its_processes(services):
-    service = services.start(processes=2)
+    with children_take_sigint_by_default():
+        service = services.start(processes=2)
     pids = pids_answering(services.connect(service.address), 2, logs=services.logs)
 
     os.killpg(service.pid, signal.SIGINT)   # what a terminal sends to the foreground group
@@ -272,6 +289,41 @@ def test_reload_runs_the_method_code_on_disk_and_refuses_code_that_does_not_impo
     assert 'refused' in err and 'SyntaxError' in err, err
     assert call(connection, 'version')['version'] == 2
     assert service.is_running()
+
+
+@pytest.mark.timeout(40)
+def test_reload_skips_a_fifo_named_like_a_method_and_the_service_stays_responsive(
+        services, tmp_path, monkeypatch):
+    package = tmp_path / 'code' / 'fifo_methods'
+    package.mkdir(parents=True)
+    _write_module(str(package), '__init__.py', '')
+    for method in ('pid', 'echo'):
+        shutil.copy(os.path.join(TESTS_DIR, 'worker_methods', method + '.py'), str(package))
+    monkeypatch.setenv('PYTHONPATH', str(tmp_path / 'code'))
+    service = services.start(processes=1, method_module='fifo_methods',
+                             args=['--dispatch=balanced'])
+    connection = services.connect(service.address)
+    old_pid = pids_answering(connection, 1, logs=services.logs)
+    control = '--control_socket_address=' + service.control_address
+    # Opening either one for reading waits for a writer that never comes.
+    os.mkfifo(str(package / 'x.py'))
+    os.symlink(str(package / 'x.py'), str(package / 'y.py'))
+
+    status, out, err = _worker_command(services, ['--command=reload', control])
+
+    # Before: the command found no service answering within 3 s, and the main process
+    # hung in open(): no control answers, no restarts, SIGTERM ignored.
+    assert status == 0, (status, out, err, service.describe())
+    for name in ('x.py', 'y.py'):
+        assert 'reload: skipped %s: not a regular file' % (package / name) in \
+            service.output(), service.describe()
+    wait_until(lambda: 'reload done: 1 worker process replaced' in service.output(), 20,
+               interval=0.05, message=service.describe())
+    assert pids_answering(connection, 1, logs=services.logs) != old_pid
+    status, out, err = _worker_command(services, ['--command=status', control])
+    assert status == 0, err
+    service.process.send_signal(signal.SIGTERM)
+    assert service.wait_exit() == 0, service.describe()
 
 
 @pytest.mark.timeout(40)

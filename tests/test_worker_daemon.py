@@ -5,6 +5,9 @@ then one for each worker process and one for the router (SPEC 6).
 """
 
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 from support import wait_until
@@ -126,3 +129,74 @@ def test_restart_replaces_every_process_with_new_ones(services):
     new = daemon.wait_started(replacing=old.values())
     wait_all_ended(old.values())
     assert daemon.answering_pid() in new.values()
+
+
+def crash(pids):
+    """End ``pids`` as a crash (or ``kill -9``) does: the pidfiles stay behind."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    wait_all_ended(pids)
+
+
+def give_pid_to(daemon, pidfile, other_pid):
+    """Make ``daemon``'s stale ``pidfile`` name ``other_pid``, as if the system had given
+    the crashed process's pid to that other program since.
+
+    The pidfile and its hidden start record (if any) keep what they said of the
+    crashed process (its start time), with the pid swapped, which is what reuse leaves.
+    """
+    path = os.path.join(os.path.dirname(daemon.pidfile), pidfile)
+    record = os.path.join(os.path.dirname(path), '.%s.started' % pidfile)
+    with open(path, 'w') as written:
+        written.write(str(other_pid))
+    if os.path.exists(record):
+        with open(record) as existing:
+            crashed_pid, started = existing.read().split()
+        with open(record, 'w') as written:
+            written.write('%d %s\n' % (other_pid, started))
+
+
+@pytest.fixture
+def bystander():
+    """A program of the same user that has nothing to do with the service."""
+    process = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    yield process
+    process.kill()
+    process.wait()
+
+
+@pytest.mark.timeout(60)
+def test_a_stale_pidfile_whose_pid_another_program_took_is_not_signalled(services,
+                                                                          bystander):
+    daemon = Daemon(services)
+    daemon.run('--daemon=start')
+    crashed = daemon.wait_started()
+    crash(crashed.values())
+    give_pid_to(daemon, 'svc.0.pid', bystander.pid)
+
+    result = daemon.run('--stop')
+
+    # Before: --stop sent SIGTERM to the bystander, the program that has the pid now.
+    assert bystander.poll() is None, 'the bystander was signalled'
+    assert 'svc.0.pid names pid %d, which is no longer a TotoWorkerService process' % (
+        bystander.pid) in result.output, result.output
+    assert daemon.pidfiles() == {}
+
+    daemon.run('--daemon=start')
+    started = daemon.wait_started(replacing=crashed.values())
+    crash(started.values())
+    give_pid_to(daemon, 'svc.0.pid', bystander.pid)
+
+    result = daemon.run('--daemon=start')
+
+    # Before: "not starting TotoWorkerService: already running".
+    assert 'already running' not in result.output, result.output
+    assert 'started TotoWorkerService daemon' in result.output, result.output
+    new = daemon.wait_started(replacing=started.values())
+    assert daemon.answering_pid() in new.values()
+    daemon.run('--stop')
+    wait_all_ended(new.values())
+    assert bystander.poll() is None, 'the bystander was signalled'

@@ -13,9 +13,11 @@ compile) and then replace its worker processes one at a time
 
 from __future__ import absolute_import, division, print_function
 
+import errno
 import importlib
 import logging
 import os
+import stat
 import sys
 import time
 
@@ -122,6 +124,12 @@ def reimport_methods(name):
     if hasattr(importlib, 'invalidate_caches'):
         importlib.invalidate_caches()
     try:
+        # Python 2 opens a package's __init__.py without looking at what it
+        # is: a FIFO there would hang the import.
+        for folder in getattr(old_modules.get(name), '__path__', None) or []:
+            init = os.path.join(folder, '__init__.py')
+            if os.path.lexists(init) and not _is_regular_file(init):
+                raise ImportError('%s is not a regular file' % init)
         module = importlib.import_module(name)
         _compile_sources(getattr(module, '__path__', None) or [])
     except BaseException:
@@ -140,20 +148,56 @@ def _compile_sources(folders):
     The cached bytecode of each goes first: Python 2 tells a stale ``.pyc``
     only by the source's modification time, to the second, so a file
     changed within the second it was last compiled would run its old code.
+    Only regular files are read: opening a FIFO (or a device) named ``x.py``
+    would wait for a writer for good, and with it the service's main process.
     """
     for folder in folders:
         for directory, subfolders, names in os.walk(folder):
             subfolders[:] = [sub for sub in subfolders if not sub.startswith(('.', '_'))]
             for file_name in sorted(names):
                 if file_name.endswith('.py'):
-                    path = os.path.join(directory, file_name)
-                    for cached in _bytecode_paths(path):
-                        try:
-                            os.remove(cached)
-                        except OSError:
-                            pass  # none, or not ours to remove
-                    with open(path, 'rb') as source:
-                        compile(source.read(), path, 'exec', dont_inherit=True)
+                    _compile_source(os.path.join(directory, file_name))
+
+
+def _compile_source(path):
+    source = _read_regular_file(path)
+    if source is None:
+        logger.warning('reload: skipped %s: not a regular file', path)
+        return
+    for cached in _bytecode_paths(path):
+        try:
+            os.remove(cached)
+        except OSError:
+            pass  # none, or not ours to remove
+    compile(source, path, 'exec', dont_inherit=True)
+
+
+def _is_regular_file(path):
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read_regular_file(path):
+    """The bytes of the regular file at ``path`` (a link to one will do); None for others.
+
+    Checked before it is opened, and again on what was opened (without
+    waiting: ``O_NONBLOCK``), as the path may be replaced in between.
+    """
+    if not _is_regular_file(path):
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0)
+                             | getattr(os, 'O_NOCTTY', 0))
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ENXIO):
+            return None  # gone, a dangling link, or a socket
+        raise
+    with os.fdopen(descriptor, 'rb') as source:
+        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+            return None
+        return source.read()
 
 
 def _bytecode_paths(path):

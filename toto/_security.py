@@ -13,6 +13,16 @@ users cannot reach, and only as files nobody else owns::
     claim = bind_private(socket, 'ipc:///run/user/1000/toto/workerservice.sock')
     ...
     remove_if_unchanged(claim)    # on exit, unless another process took the path
+
+and a socket that connects to one checks every connection ZeroMQ makes for
+it, the automatic reconnections too, before it uses what came in::
+
+    peers = PeerOwnerCheck(socket, address)   # before socket.connect(address)
+    socket.connect(address)
+    frames = socket.recv_multipart()
+    if peers.refusal():                       # another user's process: drop all
+        peers.close()
+        socket.close(0)
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,9 +32,14 @@ import errno
 import logging
 import os
 import re
+import socket as stdlib_socket
 import stat
+import struct
+import sys
 
 import six
+import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 logger = logging.getLogger('toto.security')
 
@@ -226,3 +241,112 @@ def remove_if_unchanged(claim):
             os.unlink(path)
     except OSError:
         pass
+
+
+# Python 2 does not name the option; 17 is its number on Linux.
+_SO_PEERCRED = getattr(stdlib_socket, 'SO_PEERCRED',
+                       17 if sys.platform.startswith('linux') else None)
+_CREDENTIALS = struct.Struct('3i')  # pid, uid, gid
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+
+
+def _unix_peer(descriptor):
+    """``(uid, path)`` of the listener at the far end of Unix socket ``descriptor``.
+
+    None when it cannot be told: no such option here, or the descriptor is
+    not (or no longer) a connected Unix socket.
+    """
+    if _SO_PEERCRED is None:
+        return None
+    try:
+        connection = stdlib_socket.fromfd(descriptor, stdlib_socket.AF_UNIX,
+                                          stdlib_socket.SOCK_STREAM)
+    except (IOError, OSError):  # socket.error is an IOError on Python 2
+        return None
+    try:
+        credentials = connection.getsockopt(stdlib_socket.SOL_SOCKET, _SO_PEERCRED,
+                                            _CREDENTIALS.size)
+        path = connection.getpeername()
+    except (IOError, OSError):
+        return None
+    finally:
+        connection.close()  # a duplicate: libzmq's descriptor stays open
+    if not isinstance(path, (six.text_type, six.binary_type)):
+        return None  # the number is in use for something else now
+    return _CREDENTIALS.unpack(credentials)[1], path
+
+
+class PeerOwnerCheck(object):
+    """Tells whether every connection a ZeroMQ socket made to an ``ipc://`` address
+    leads to a process of this user.
+
+    ZeroMQ connects again by itself whenever a connection drops, to whatever
+    is bound at the path by then: once the service that bound it has gone,
+    another local user may bind the same path (in a shared sticky folder
+    such as ``/tmp``), and what it sends would be unpickled as this user.
+    The check at start (:func:`check_socket_path`) cannot see that.
+
+    A monitor of the socket reports each connection as it is made, before
+    anything that comes over it can be read; :meth:`refusal` looks at the
+    process at the other end (``SO_PEERCRED``) and, when that cannot be
+    told, at who owns the socket file.  Make it before the socket connects,
+    and ask it after each read and before using what was read: if it
+    refuses, what the socket holds may come from that process, so the
+    socket must be closed with it, unread.
+    """
+
+    def __init__(self, socket, address):
+        self.address = address
+        self.path = ipc_path(address)
+        self._socket = socket
+        self.monitor = socket.get_monitor_socket(zmq.EVENT_CONNECTED)
+        #: The descriptor that signals new connections (for an IOLoop).
+        self.fd = self.monitor.getsockopt(zmq.FD)
+
+    def refusal(self):
+        """None while every connection so far is to this user's process; else why not."""
+        monitor = self.monitor
+        # Asked after every message a worker reads: plain ints cost less.
+        while monitor.getsockopt(_EVENTS) & _POLLIN:
+            event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            if event['event'] == zmq.EVENT_CONNECTED:
+                reason = self._judge(event['value'])
+                if reason is not None:
+                    return reason
+        return None
+
+    def _judge(self, descriptor):
+        uid = os.geteuid()
+        peer = _unix_peer(descriptor)
+        if peer is not None and self._same_file_name(peer[1]):
+            if peer[0] == uid:
+                return None
+            return ('the process listening at %s runs as user %d, not as this service\'s '
+                    'user %d' % (self.address, peer[0], uid))
+        # The connection went before it could be looked at: the file tells.
+        if self.path is None:
+            return 'cannot tell whose process listened at %s' % self.address
+        try:
+            check_socket_path(self.address, binding=False)
+        except ValueError as error:
+            return str(error)
+        if not os.path.exists(self.path):
+            return ('%s has gone since the connection to it was made: cannot tell whose '
+                    'it was' % self.path)
+        return None
+
+    def _same_file_name(self, peer_path):
+        # The listener names the path as it bound it (maybe relative): the
+        # file name tells this connection from another one that took over
+        # the descriptor's number meanwhile.
+        if isinstance(peer_path, six.binary_type):
+            peer_path = peer_path.decode('utf-8', 'replace')
+        if self.path is None:
+            return peer_path.startswith(u'\x00')
+        return os.path.basename(peer_path) == os.path.basename(self.path)
+
+    def close(self):
+        if not self._socket.closed:
+            self._socket.disable_monitor()
+        self.monitor.close(0)

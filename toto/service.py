@@ -130,9 +130,68 @@ def _alive(pid):
         return True
 
 
+def _process_started(pid):
+    """When process ``pid`` started, in clock ticks since boot; None where unknown.
+
+    With its pid, this names one process for as long as the machine runs:
+    a pid is given again only after its process ended, to a later one.
+    """
+    try:
+        with open('/proc/%d/stat' % pid) as stat:
+            # Field 22; the name before it (in parentheses) may hold spaces.
+            return int(stat.read().rsplit(')', 1)[-1].split()[19])
+    except (IOError, OSError, IndexError, ValueError):
+        return None
+
+
+def _start_record_path(path):
+    """The file beside pidfile ``path`` that says when its process started.
+
+    Hidden, and named so that no pidfile pattern (1.0.12's either) takes
+    it for a pidfile: the pidfile itself holds only the pid, as in 1.0.12.
+    """
+    directory, name = os.path.split(path)
+    return os.path.join(directory, '.%s.started' % name)
+
+
 def _write_pid(path, pid):
     with open(path, 'w') as pidfile:
         pidfile.write(str(pid))
+    started = _process_started(pid)
+    if started is None:
+        _remove(_start_record_path(path))
+        return
+    with open(_start_record_path(path), 'w') as record:
+        record.write('%d %d\n' % (pid, started))
+
+
+def _recorded_start(path, pid):
+    """When the process of pidfile ``path`` started, as recorded with it; None if unknown."""
+    try:
+        with open(_start_record_path(path)) as record:
+            recorded_pid, started = [int(field) for field in record.read().split()]
+    except (IOError, OSError, ValueError):
+        return None
+    # A record of another pid is stale: the pidfile was written again
+    # without one (by 1.0.12, say).
+    return started if recorded_pid == pid else None
+
+
+def _still_ours(path, pid):
+    """Whether ``pid``, read from pidfile ``path``, is still the process it was written for.
+
+    After a crash a pidfile stays behind, and the system may have given its
+    pid to another program since: that one started later than the record
+    says.  Without a record (1.0.12 wrote the pidfile, or no ``/proc``),
+    a live pid is all there is to go by.
+    """
+    if not _alive(pid):
+        return False
+    recorded = _recorded_start(path, pid)
+    if recorded is None:
+        return True
+    started = _process_started(pid)
+    return started is None or started == recorded
 
 
 def _remove(path):
@@ -141,6 +200,11 @@ def _remove(path):
     except OSError as error:
         if error.errno != errno.ENOENT:
             raise
+
+
+def _remove_pidfile(path):
+    _remove(path)
+    _remove(_start_record_path(path))
 
 
 class TotoService(object):
@@ -281,21 +345,39 @@ class TotoService(object):
             logger.warning('%s is not running: no pidfile matches %s',
                            type(self).__name__, pid_path('N'))
             return False
-        pids = dict((path, _read_pid(path)) for path in pidfiles)
+        pids = self._pids_still_ours(pidfiles)
         main_pid = pids.get(pid_path(0))
-        if main_pid is not None and _alive(main_pid):
+        if main_pid is not None:
             # The main process stops its own processes, gracefully when it
             # can: give it --shutdown_timeout and a little more.
             self._signal(main_pid)
             _wait_for_exit([main_pid], options.shutdown_timeout + _STOP_WAIT)
         # What is still running (all of it, when the main process had died).
-        left = [pid for pid in pids.values() if pid is not None and _alive(pid)]
+        left = [pid for pid in pids.values() if _alive(pid)]
         for pid in left:
             self._signal(pid)
         for path in pidfiles:
-            _remove(path)
+            _remove_pidfile(path)
         _wait_for_exit(left, _STOP_WAIT)
         return True
+
+    def _pids_still_ours(self, pidfiles):
+        """``{pidfile: pid}`` of the ``pidfiles`` whose process is alive and still ours.
+
+        A pid another program has taken since is logged and left alone.
+        """
+        pids = {}
+        for path in pidfiles:
+            pid = _read_pid(path)
+            if pid is None or not _alive(pid):
+                continue
+            if _still_ours(path, pid):
+                pids[path] = pid
+            else:
+                logger.warning('%s names pid %d, which is no longer a %s process (another '
+                               'program has that pid now): leaving it alone, the pidfile '
+                               'is stale', path, pid, type(self).__name__)
+        return pids
 
     def _signal(self, pid):
         try:
@@ -306,14 +388,14 @@ class TotoService(object):
         logger.info('stopping %s process %d', type(self).__name__, pid)
 
     def _start_daemon(self):
-        running = [path for path in _existing_pidfiles()
-                   if _alive(_read_pid(path) or 0)]
+        pidfiles = _existing_pidfiles()
+        running = sorted(self._pids_still_ours(pidfiles))
         if running:
             logger.error('not starting %s: already running (pidfiles %s)',
                          type(self).__name__, ', '.join(running))
             return False
-        for stale in _existing_pidfiles():
-            _remove(stale)
+        for stale in pidfiles:
+            _remove_pidfile(stale)
         first_child = os.fork()
         if first_child:
             # The first child exits once the daemon's pidfile is written;
@@ -387,7 +469,7 @@ class TotoService(object):
             self.finish()
             if daemonized:
                 for index in [0] + list(pid_indexes):
-                    _remove(pid_path(index))
+                    _remove_pidfile(pid_path(index))
 
     def _start_process(self, service_id, reason='with the service'):
         process = multiprocessing.Process(target=self._service_process, args=(service_id,),

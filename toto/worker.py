@@ -59,8 +59,8 @@ from toto._protocol import (CONTROL_COMMANDS, CONTROL_PREFIX, DISPATCH_MODES, HE
 from toto._reload import RollingReload, reimport_methods
 from toto._router import check_curve, run_router, start_router_process
 from toto._saturation import SaturationLog
-from toto._security import (check_socket_path, claim_of, remove_if_unchanged, shortened,
-                            warn_once_if_exposed, zmq_bind_host)
+from toto._security import (PeerOwnerCheck, check_socket_path, claim_of, remove_if_unchanged,
+                            shortened, warn_once_if_exposed, zmq_bind_host)
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.service import TotoService, pid_path, process_count
 
@@ -71,6 +71,10 @@ logger = logging.getLogger('toto.worker')
 _LEAVING_LINGER = 5.0
 # How often the main process looks at the processes while it stops.
 _STOPPING_INTERVAL = 0.02
+# After refusing another user's process at the worker socket's path: how
+# long before connecting again, and how often the refusal is logged.
+_REFUSED_RETRY = 1.0
+_REFUSAL_LOG_INTERVAL = 60.0
 # Plain ints: pyzmq's enum flags make every use cost more on the busy path.
 _SNDMORE = int(zmq.SNDMORE)
 _EVENTS = int(zmq.EVENTS)
@@ -154,6 +158,12 @@ class TotoWorker(object):
         self.loads = codec.deserialize
         self.context = zmq.Context()
         self._socket = None
+        self._socket_fd = None
+        # Set for an ipc:// worker socket: checks whom each connection reaches.
+        self._peers = None
+        self._reconnecting = None
+        self._refusals = 0
+        self._refusal_logged = None
         self._control = None
         self._io_loop = None
         # The message id of a call whose coroutine method is still running:
@@ -205,16 +215,7 @@ class TotoWorker(object):
             check_socket_path(self.control_socket_address, binding=False)
         self._io_loop = IOLoop(make_current=False)
         balanced = self.dispatch == 'balanced'
-        self._socket = self.context.socket(zmq.DEALER if balanced else zmq.REP)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        # A REP socket drops an answer its outgoing queue has no room for:
-        # never let it (docs/protocol.rst, "No silent drops").
-        self._socket.setsockopt(zmq.SNDHWM, 0)
-        if self.max_message_size and self.max_message_size > 0:
-            self._socket.setsockopt(zmq.MAXMSGSIZE, self.max_message_size)
-        self._socket.connect(self.socket_address)
-        handler = self._on_balanced_event if balanced else self._on_call_event
-        self._io_loop.add_handler(self._socket.getsockopt(zmq.FD), handler, IOLoop.READ)
+        self._open_socket()
         if balanced:
             self._beat()
         if self.control_socket_address:
@@ -227,8 +228,6 @@ class TotoWorker(object):
             self._io_loop.add_handler(self._control.getsockopt(zmq.FD),
                                       self._on_control_event, IOLoop.READ)
             self._io_loop.add_callback(self._on_control_event, None, None)
-        # Calls may already be waiting: the descriptor only signals changes.
-        self._io_loop.add_callback(handler, None, None)
         logger.debug('worker pid %d serving %s', os.getpid(), self.socket_address)
         self.running = True
         self.status = 'Listening'
@@ -244,16 +243,115 @@ class TotoWorker(object):
         if self._io_loop is not None:
             self._io_loop.add_callback(self._io_loop.stop)
 
+    def _open_socket(self):
+        """Connect a new worker socket to the router and serve it."""
+        balanced = self.dispatch == 'balanced'
+        socket = self.context.socket(zmq.DEALER if balanced else zmq.REP)
+        socket.setsockopt(zmq.LINGER, 0)
+        # A REP socket drops an answer its outgoing queue has no room for:
+        # never let it (docs/protocol.rst, "No silent drops").
+        socket.setsockopt(zmq.SNDHWM, 0)
+        if self.max_message_size and self.max_message_size > 0:
+            socket.setsockopt(zmq.MAXMSGSIZE, self.max_message_size)
+        if self.socket_address.startswith('ipc://'):
+            # ZeroMQ connects again by itself after the router goes, to
+            # whatever is bound at the path then: each connection is checked.
+            self._peers = PeerOwnerCheck(socket, self.socket_address)
+        socket.connect(self.socket_address)
+        self._socket = socket
+        self._socket_fd = socket.getsockopt(zmq.FD)
+        handler = self._on_balanced_event if balanced else self._on_call_event
+        self._io_loop.add_handler(self._socket_fd, handler, IOLoop.READ)
+        if self._peers is not None:
+            self._io_loop.add_handler(self._peers.fd, self._on_peer_event, IOLoop.READ)
+            self._io_loop.add_callback(self._on_peer_event, None, None)
+        # Calls may already be waiting: the descriptor only signals changes.
+        self._io_loop.add_callback(handler, None, None)
+
+    def _close_socket(self, linger=0):
+        if self._socket_fd is not None:
+            self._io_loop.remove_handler(self._socket_fd)
+            self._socket_fd = None
+        if self._peers is not None:
+            self._io_loop.remove_handler(self._peers.fd)
+            self._peers.close()
+            self._peers = None
+        if self._socket is not None:
+            self._socket.close(linger)
+
+    def _on_peer_event(self, fd, events):
+        if self._peers is not None:
+            self._trusted()
+
+    def _trusted(self):
+        """Whether the worker socket's connections all reach this user's processes.
+
+        If one does not, the socket is closed with whatever it holds, unread
+        (it may come from that process), and a new one connects later, once
+        the path is this user's again.  Calls the router had sent and not yet
+        answered are lost with it: that router has gone.
+        """
+        peers = self._peers
+        if peers is None:
+            return not self._socket.closed
+        refusal = peers.refusal()
+        if refusal is None:
+            return True
+        self._refusals += 1
+        self._log_refusal('refused a connection of the worker socket: %s; dropped it with '
+                          'everything it held' % refusal)
+        self._close_socket()
+        if self._in_hand is not None:
+            # The coroutine's answer has nowhere to go: the next socket is a
+            # new REP socket, which must take a call before it answers.
+            self._in_hand = None
+        self._reconnect_later()
+        return False
+
+    def _log_refusal(self, text):
+        now = time.time()
+        if self._refusal_logged is not None and \
+                now - self._refusal_logged < _REFUSAL_LOG_INTERVAL:
+            return
+        self._refusal_logged = now
+        logger.error('worker pid %d: %s (refused %d time%s so far; connecting again every '
+                     '%g s once the path is this user\'s)', os.getpid(), text, self._refusals,
+                     '' if self._refusals == 1 else 's', _REFUSED_RETRY)
+
+    def _reconnect_later(self):
+        if self._reconnecting is None:
+            self._reconnecting = self._io_loop.call_later(_REFUSED_RETRY, self._reconnect)
+
+    def _reconnect(self):
+        self._reconnecting = None
+        if not self._socket.closed:
+            return
+        if self._leaving:
+            # No router will send more, nor say so: leave once what runs is done.
+            self._released = True
+            self._end_if_done()
+            return
+        try:
+            check_socket_path(self.socket_address, binding=False)
+        except ValueError as error:
+            self._log_refusal('not connecting to %s: %s' % (self.socket_address, error))
+            self._reconnect_later()
+            return
+        logger.info('worker pid %d: connecting to %s again', os.getpid(), self.socket_address)
+        self._open_socket()
+        if self.dispatch == 'balanced':
+            self._send_state()
+
     def _close(self):
         if self._heartbeat is not None:
             self._io_loop.remove_timeout(self._heartbeat)
-        for socket in (self._socket, self._control):
-            if socket is not None:
-                self._io_loop.remove_handler(socket.getsockopt(zmq.FD))
+        if self._reconnecting is not None:
+            self._io_loop.remove_timeout(self._reconnecting)
         if self._control is not None:
+            self._io_loop.remove_handler(self._control.getsockopt(zmq.FD))
             self._control.close(0)
         # Leaving gracefully, the last answers may still be queued.
-        self._socket.close(int(_LEAVING_LINGER * 1000) if self._left_gracefully else 0)
+        self._close_socket(int(_LEAVING_LINGER * 1000) if self._left_gracefully else 0)
         self._io_loop.close(all_fds=False)
         self.context.term()
 
@@ -283,7 +381,7 @@ class TotoWorker(object):
         self._leaving = True
         logger.info('worker pid %d: leaving: answering the %d calls in hand first',
                     os.getpid(), self._calls_in_hand())
-        if self.dispatch == 'balanced':
+        if self.dispatch == 'balanced' and not self._socket.closed:
             # Room for no calls: the router sends no more, and says so.
             self._window = 0
             self._send_state()
@@ -310,6 +408,8 @@ class TotoWorker(object):
         while not socket.closed and socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             saturation.check(self.calls_answered)
             frames = socket.recv_multipart()
+            if self._peers is not None and not self._trusted():
+                break  # what was read may come from another user's process
             after_reply = running = None
             try:
                 reply, after_reply, running = self._handle(frames)
@@ -319,7 +419,8 @@ class TotoWorker(object):
                          self._encode_response({'error': self.error_info(error)})]
             if running is not None:
                 self._in_hand = reply[0]
-                self._io_loop.add_future(running, functools.partial(self._on_awaited, reply[0]))
+                self._io_loop.add_future(running, functools.partial(
+                    self._on_awaited, socket, reply[0]))
                 break
             socket.send_multipart(reply)
             self.calls_answered += 1
@@ -360,6 +461,8 @@ class TotoWorker(object):
         while (not socket.closed and self._running < self.method_concurrency
                and socket.getsockopt(_EVENTS) & _POLLIN):
             frames = socket.recv_multipart()
+            if self._peers is not None and not self._trusted():
+                break  # what was read may come from another user's process
             if len(frames) == 1 and frames[0] == RELEASED:
                 # Leaving: every call the router sent came before this.
                 self._released = True
@@ -422,15 +525,15 @@ class TotoWorker(object):
         if self._leaving:
             self._end_if_done()
 
-    def _on_awaited(self, message_id, running):
-        self._in_hand = None
+    def _on_awaited(self, socket, message_id, running):
         try:
             response = running.result()
         except BaseException as error:  # a cancelled Future raises no Exception
             # The REP socket must answer whatever happened, or take no call again.
             response = {'error': self.error_info(error)}
-        if self._socket.closed:
-            return
+        if socket is not self._socket or socket.closed:
+            return  # the call came on a socket dropped since
+        self._in_hand = None
         self._socket.send_multipart([message_id, self._encode_response(response)])
         self.calls_answered += 1
         if self._leaving:

@@ -28,11 +28,13 @@ errors raised by the worker method arrive as ``{'error': {'code': ...,
 from __future__ import absolute_import, division, print_function
 
 import collections
+import errno
 import itertools
 import logging
 import os
 import random
 import threading
+import time
 import uuid
 
 import six
@@ -72,6 +74,16 @@ CLOSED_RESULT = {'error': 'closed'}
 _RECV_BATCH = 256
 # How long a thread waits for the I/O thread to apply a connection change.
 _APPLY_TIMEOUT = 30.0
+# How many links to removed addresses one channel keeps reading answers
+# from.  Each link is three ZeroMQ sockets, and libzmq refuses a socket past
+# 1,023 in a process: however fast addresses come and go, the links kept
+# must leave room for everything else's.
+_RETIRED_LIMIT = 32
+# How long opening a link waits for libzmq to finish closing sockets when it
+# is at its socket limit (it frees them on a thread of its own, a little
+# after they were closed), and how often it tries again meanwhile.
+_SOCKET_LIMIT_WAIT = 2.0
+_SOCKET_LIMIT_RETRY = 0.005
 
 # Socket flags and options as plain ints: pyzmq's enum flags cost more per
 # call than the send itself.
@@ -189,6 +201,11 @@ class _Window(object):
         for channel in waiting:
             channel.wake()
 
+    def take(self, count):
+        """Count ``count`` calls already on the wire (a link moved to this window)."""
+        with self._lock:
+            self.in_flight += count
+
     def set_limit(self, limit):
         with self._lock:
             self.limit = limit
@@ -225,6 +242,60 @@ class _Descriptor(object):
             os.close(fd)
 
 
+def _open_link_sockets(context, address, curve):
+    """A ``DEALER`` connected to ``address`` and the monitor of its disconnections.
+
+    libzmq frees a closed socket's place a little later, on a thread of its
+    own: at its socket limit, this waits up to ``_SOCKET_LIMIT_WAIT``
+    seconds for places to come free before it gives up.
+    """
+    deadline = None
+    while True:
+        try:
+            return _try_link_sockets(context, address, curve)
+        except zmq.ZMQError as error:
+            if error.errno != errno.EMFILE:
+                raise
+            now = time.time()
+            if deadline is None:
+                deadline = now + _SOCKET_LIMIT_WAIT
+            elif now >= deadline:
+                raise
+            time.sleep(_SOCKET_LIMIT_RETRY)
+
+
+def _try_link_sockets(context, address, curve):
+    socket = monitor = None
+    try:
+        socket = context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            server_key, public_key, secret_key = curve
+            socket.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+            socket.setsockopt(zmq.CURVE_PUBLICKEY, public_key)
+            socket.setsockopt(zmq.CURVE_SECRETKEY, secret_key)
+        # Take calls only while the connection is up, so a worker that is
+        # down or restarting refuses them at once and they go elsewhere.
+        socket.setsockopt(zmq.IMMEDIATE, 1)
+        monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        try:
+            socket.connect(address)
+        except zmq.ZMQError as error:
+            if error.errno == errno.EMFILE:
+                raise
+            six.raise_from(ValueError('cannot connect to worker address %r: %s'
+                                      % (address, error)), error)
+    except BaseException:
+        # Nothing half made stays open: at the socket limit, every place counts.
+        if monitor is not None:
+            socket.disable_monitor()
+            monitor.close(0)
+        if socket is not None:
+            socket.close(0)
+        raise
+    return socket, monitor
+
+
 class _Link(object):
     """A ``DEALER`` socket connected to one worker address, on one IOLoop.
 
@@ -240,33 +311,25 @@ class _Link(object):
     """
 
     __slots__ = ('address', 'socket', 'descriptor', 'retired_at', 'check_scheduled', 'window',
-                 'monitor', 'monitor_descriptor', 'epoch', 'on_wire', 'draining')
+                 'monitor', 'monitor_descriptor', 'epoch', 'on_wire', 'draining', 'curve')
 
     def __init__(self, context, loop, address, handler, on_disconnect, window, curve=None):
-        socket = context.socket(zmq.DEALER)
-        socket.setsockopt(zmq.LINGER, 0)
-        if curve is not None:
-            server_key, public_key, secret_key = curve
-            socket.setsockopt(zmq.CURVE_SERVERKEY, server_key)
-            socket.setsockopt(zmq.CURVE_PUBLICKEY, public_key)
-            socket.setsockopt(zmq.CURVE_SECRETKEY, secret_key)
-        # Take calls only while the connection is up, so a worker that is
-        # down or restarting refuses them at once and they go elsewhere.
-        socket.setsockopt(zmq.IMMEDIATE, 1)
-        monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        socket, monitor = _open_link_sockets(context, address, curve)
+        self.descriptor = self.monitor_descriptor = None
         try:
-            socket.connect(address)
-        except zmq.ZMQError as error:
+            self.descriptor = _Descriptor(socket)
+            self.monitor_descriptor = _Descriptor(monitor)
+        except BaseException:
+            if self.descriptor is not None:
+                self.descriptor.close()
             socket.disable_monitor()
             monitor.close(0)
             socket.close(0)
-            six.raise_from(ValueError('cannot connect to worker address %r: %s'
-                                      % (address, error)), error)
+            raise
         self.address = address
+        self.curve = curve
         self.socket = socket
-        self.descriptor = _Descriptor(socket)
         self.monitor = monitor
-        self.monitor_descriptor = _Descriptor(monitor)
         self.retired_at = None
         self.check_scheduled = False
         self.window = window
@@ -350,20 +413,65 @@ class _Channel(object):
             addresses_kept = addresses
         for link in [link for link in self.links if link.address not in addresses_kept]:
             self.links.remove(link)
-            link.retired_at = now
-            link.window.forget(self)
-            self._retired.append(link)
+            self._retire(link, now)
         known = set(link.address for link in self.links)
         for address in addresses:
             if address not in known:
-                window = self.connection._window(address)
-                self.links.append(_Link(self.connection._context, self.loop, address,
-                                        self._handle_events, self._on_disconnect, window,
-                                        self.curve))
+                # An address removed a moment ago has its link still open:
+                # take it back rather than open sockets for it again.
+                link = self._revive(address)
+                if link is None:
+                    link = _Link(self.connection._context, self.loop, address,
+                                 self._handle_events, self._on_disconnect,
+                                 self.connection._window(address), self.curve)
+                self.links.append(link)
                 known.add(address)
         self.generation = generation
         if self.outbox:
             self._flush_outbox()  # an added address may have room
+
+    def _retire(self, link, now):
+        """Keep reading ``link`` for answers due on it, and send nothing more on it."""
+        link.retired_at = now
+        link.window.forget(self)
+        self._retired.append(link)
+        while len(self._retired) > _RETIRED_LIMIT:
+            # The oldest goes first, with the answers still due on it: those
+            # calls time out (or retry), and their room is given back now.
+            oldest = self._retired.pop(0)
+            if oldest.on_wire:
+                logger.debug('closing the link to removed address %s with %d calls on it: '
+                             'more than %d removed addresses still had calls',
+                             oldest.address, oldest.on_wire, _RETIRED_LIMIT)
+                self._forget_on_wire(oldest)
+            oldest.close(self.loop)
+
+    def _revive(self, address):
+        """The retired link to ``address`` made with the keys in use, back in service."""
+        for link in self._retired:
+            if link.address == address and link.curve == self.curve:
+                break
+        else:
+            return None
+        self._retired.remove(link)
+        link.retired_at = None
+        window = self.connection._window(address)
+        if link.window is not window:
+            # The address's window was dropped (and made again) while the link
+            # was retired: its calls on the wire count in the new one now.
+            moved = link.on_wire
+            link.window.release(moved)
+            window.take(moved)
+            link.window = window
+        return link
+
+    @staticmethod
+    def _forget_on_wire(link):
+        # The calls sent on ``link`` so far will never be answered: their room
+        # goes back now, and their own release later finds another epoch.
+        lost, link.on_wire = link.on_wire, 0
+        link.epoch += 1
+        link.window.release(lost)
 
     def _close_retired(self, now):
         # Answers from a removed worker are awaited for twice the longest
@@ -495,9 +603,7 @@ class _Channel(object):
             # room goes to calls that can still be answered.
             logger.debug('connection to %s dropped with %d calls on it', link.address,
                          link.on_wire)
-            lost, link.on_wire = link.on_wire, 0
-            link.epoch += 1
-            link.window.release(lost)
+            self._forget_on_wire(link)
 
     def _flush_outbox(self):
         outbox = self.outbox
@@ -931,7 +1037,10 @@ class ZMQWorkerConnection(WorkerConnection):
 
         Addresses that are not connected are ignored.  Calls already sent to
         that worker are answered if it still answers, else they time out (or
-        retry on the remaining workers).
+        retry on the remaining workers).  Answers are awaited from the 32
+        addresses removed last (on each IOLoop that made calls); calls still
+        due from one removed before those are given up like calls to a worker
+        that went away.
         """
         removed = parse_addresses(address)
         self._apply(lambda current, curve: ([a for a in current if a not in removed], curve))
@@ -940,7 +1049,10 @@ class ZMQWorkerConnection(WorkerConnection):
         """Connect to exactly ``addresses``.
 
         New addresses are connected, connected ones not listed are
-        disconnected, and the ones in both are left alone.
+        disconnected, and the ones in both are left alone.  An address
+        removed a moment ago gets its socket back, so changes may be repeated
+        as fast as a program likes without running out of ZeroMQ sockets (see
+        :meth:`remove_connection` for the calls due from removed addresses).
         """
         wanted = parse_addresses(addresses)
         self._apply(lambda current, curve: (wanted, curve))

@@ -7,12 +7,17 @@ uid/gid 65534 ("nobody"); they need the tests to run as root and are skipped oth
 
 import errno
 import os
+import pickle
+import re
 import shutil
+import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 from faultkit import child_env, zmq_call
@@ -208,3 +213,121 @@ def test_socket_files_are_removed_when_the_service_stops(lab, runtime_dir):
     service.process.terminate()
     wait_until(lambda: not service.is_running(), timeout=20, message=service.describe())
     assert [path for path in paths if os.path.exists(path)] == []
+
+
+class MakesFolder(object):
+    """Unpickled, it makes a folder: proof that the unpickling process ran the sender's code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+# What a ZeroMQ peer says first (ZMTP 3.0): its greeting, NULL security, not a server...
+ZMTP_GREETING = (b'\xff' + b'\x00' * 8 + b'\x7f' + b'\x03\x00' + b'NULL' + b'\x00' * 16
+                 + b'\x00' + b'\x00' * 31)
+# ...then READY, with its socket type (one a worker's REP or DEALER socket talks to).
+_READY_BODY = b'\x05READY' + b'\x0bSocket-Type' + struct.pack('>I', 6) + b'DEALER'
+ZMTP_READY = b'\x04' + struct.pack('B', len(_READY_BODY)) + _READY_BODY
+
+
+def zmtp_message(frames):
+    """``frames`` as one ZMTP 3.0 message."""
+    wire = []
+    for index, frame in enumerate(frames):
+        more = 1 if index < len(frames) - 1 else 0
+        if len(frame) < 256:
+            wire.append(struct.pack('BB', more, len(frame)))
+        else:
+            wire.append(struct.pack('>BQ', more | 2, len(frame)))
+        wire.append(frame)
+    return b''.join(wire)
+
+
+def stand_in_for_the_router(path, frames, wait=10.0):
+    """As another user: listen at ``path`` and, as soon as a worker connects, send it
+    ``frames`` as a message.
+
+    Plain sockets, so the message goes out right after the greetings, before the worker
+    process could have looked at whom it connected to.  0: sent; 2: no worker connected
+    within ``wait`` seconds; 3: the worker closed the connection before it went out.
+    """
+    def act():
+        os.umask(0)  # a socket file anyone may connect to
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(path)
+            listener.listen(1)
+            listener.settimeout(wait)
+            try:
+                connection, _ = listener.accept()
+            except socket.timeout:
+                return 2
+            connection.settimeout(2.0)
+            try:
+                # libzmq wants the greetings exchanged before anything else comes.
+                connection.sendall(ZMTP_GREETING)
+                greeting = b''
+                while len(greeting) < len(ZMTP_GREETING):
+                    chunk = connection.recv(len(ZMTP_GREETING) - len(greeting))
+                    if not chunk:
+                        return 3
+                    greeting += chunk
+                connection.sendall(ZMTP_READY + zmtp_message(frames))
+            except socket.error:
+                return 3
+            connection.settimeout(0.5)
+            # The worker reads it (or refuses it) meanwhile.
+            deadline = time.time() + 1.0
+            try:
+                while time.time() < deadline and connection.recv(4096):
+                    pass
+            except socket.error:
+                pass  # nothing more to read, or the worker closed the connection
+            connection.close()
+            return 0
+        finally:
+            listener.close()
+            os.unlink(path)
+    return as_other_user(act)
+
+
+@needs_root
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('dispatch', ['balanced', 'queue'])
+def test_another_user_binding_the_path_of_a_stopped_router_gets_no_pickle_run(
+        lab, fault_report, sticky_dir, dispatch):
+    path = os.path.join(sticky_dir, 'workers.sock')
+    shared = ['--worker_socket_address=ipc://' + path, '--dispatch=' + dispatch]
+    workers = lab.zmq_service(processes=1, args=shared + ['--worker_bind_address='],
+                              wait=False)
+    router = lab.zmq_service(processes=0, args=shared)
+    worker_pid = router.first_answer['pid']
+    router.end(signal.SIGTERM)
+    assert not os.path.exists(path), 'the router left its socket file'
+    marker = lab.path('unpickled-as-the-service-user')
+    envelope = [b'x'] if dispatch == 'balanced' else [b'', b'x']
+    attack = envelope + [pickle.dumps(MakesFolder(marker), 2)]
+
+    sent = stand_in_for_the_router(path, attack)
+
+    # The worker connects again by itself within a moment.  Now it may refuse the
+    # connection before the pickle comes (3), or once it is there, unread (0).
+    assert sent in (0, 3), 'the worker never connected to the path again (%d)\n%s' % (
+        sent, workers.describe())
+    refused = 'refused a connection of the worker socket: '
+    wait_until(lambda: refused in workers.output() or os.path.exists(marker), 10,
+               message=workers.describe())
+    # Before: the worker unpickled the call: the folder was made, as the service's user.
+    assert not os.path.exists(marker), 'the other user\'s pickle ran in the worker'
+    assert re.search(refused + r'.*(runs as|belongs to) user %d' % OTHER_USER,
+                     workers.output()), workers.describe()
+    assert workers.is_running()
+    # The service's own router, back at the path: the same worker takes calls again.
+    router = lab.zmq_service(processes=0, args=shared)
+    fault_report('local users: another uid binds a stopped router\'s path (%s)' % dispatch,
+                 {'sent': 1, 'refused': 1}, transport='zmq', dispatch=dispatch,
+                 pickle_reached_the_worker=sent == 0)
+    assert router.first_answer['pid'] == worker_pid, workers.describe()
