@@ -25,6 +25,7 @@ import importlib
 import inspect
 import logging
 import re
+import sys
 import threading
 import time
 import types
@@ -267,7 +268,13 @@ class RateLimitedLog(object):
         if left_out:
             message += ' (and %d more like it in the last %.0f s, not logged)'
             args = tuple(args) + (left_out, now - since)
+        if _HAS_STACKLEVEL:
+            # The record names the code that called log() or flush(), not this.
+            kwargs = dict(kwargs, stacklevel=3)
         self.logger.log(level, message, *args, **kwargs)
+
+
+_HAS_STACKLEVEL = sys.version_info >= (3, 8)
 
 
 # The kind every kind past RateLimitedLog.max_kinds is counted under.
