@@ -307,46 +307,85 @@ class _Connections(object):
                 del self.fd_of[client]
 
 
-# Linux's SO_DOMAIN: the address family of a socket (Python 2 has no name for it).
-_SO_DOMAIN = getattr(socket, 'SO_DOMAIN', 39)
-
-
-def _wrap(fd):
-    """A socket object on descriptor ``fd`` (a duplicate on Python 2), or None."""
+def _names_py3(fd):
+    """(family, local, peer address) of the socket ``fd``, or None."""
     try:
-        if six.PY3:
-            return socket.socket(fileno=fd)
-        probe = socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            family = probe.getsockopt(socket.SOL_SOCKET, _SO_DOMAIN)
-        finally:
-            probe.close()
-        return socket.fromfd(fd, family, socket.SOCK_STREAM)
-    except (socket.error, OSError, ValueError):
+        wrapped = socket.socket(fileno=fd)
+    except (OSError, ValueError):
+        return None  # closed, or not a socket
+    try:
+        return wrapped.family, wrapped.getsockname(), wrapped.getpeername()
+    except OSError:
         return None
-
-
-def _unwrap(wrapped):
-    if six.PY3:
+    finally:
         wrapped.detach()  # the descriptor is libzmq's: not closed here
+
+
+def _shut_down_py3(fd):
+    try:
+        wrapped = socket.socket(fileno=fd)
+    except (OSError, ValueError):
+        return False
+    try:
+        wrapped.shutdown(socket.SHUT_RDWR)
+        return True
+    except OSError:
+        return False
+    finally:
+        wrapped.detach()
+
+
+# Python 2 can only wrap a socket around a duplicate of its descriptor, and
+# there is none to spare at the file limit: it asks the C library directly.
+# The addresses are then the raw (Linux) sockaddr structures.
+_SOCKADDR_SIZE = 128
+
+
+def _names_py2(fd):
+    import ctypes
+    libc = _libc()
+    raw = []
+    for function in (libc.getsockname, libc.getpeername):
+        address = ctypes.create_string_buffer(_SOCKADDR_SIZE)
+        size = ctypes.c_uint(_SOCKADDR_SIZE)
+        if function(fd, address, ctypes.byref(size)) != 0:
+            return None
+        raw.append(address.raw[:size.value])
+    family = struct.unpack('=H', raw[0][:2])[0]
+    if family in (socket.AF_INET, socket.AF_INET6):
+        local = (None, struct.unpack('>H', raw[0][2:4])[0])  # the port, as Python 3 has it
     else:
-        wrapped.close()  # the duplicate
+        local = raw[0][2:].rstrip(b'\0')
+    return family, local, raw[1]
+
+
+def _shut_down_py2(fd):
+    return _libc().shutdown(fd, socket.SHUT_RDWR) == 0
+
+
+_LIBC = []
+
+
+def _libc():
+    if not _LIBC:
+        import ctypes
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
+_names = _names_py3 if six.PY3 else _names_py2
+_shut_down_socket = _shut_down_py3 if six.PY3 else _shut_down_py2
 
 
 def _addresses_of(fd, endpoint):
     """(local, peer) address of ``fd`` if it is a connection to ``endpoint``, else None."""
-    wrapped = _wrap(fd)
-    if wrapped is None:
+    names = _names(fd)
+    if names is None:
         return None
-    try:
-        local = wrapped.getsockname()
-        if not _is_local_address(wrapped.family, local, endpoint):
-            return None  # another socket of the process (a worker's connection)
-        return local, wrapped.getpeername()
-    except (socket.error, OSError):
-        return None
-    finally:
-        _unwrap(wrapped)
+    family, local, peer = names
+    if not _is_local_address(family, local, endpoint):
+        return None  # another socket of the process (a worker's connection)
+    return local, peer
 
 
 def _is_local_address(family, local, endpoint):
@@ -369,18 +408,10 @@ def _is_local_address(family, local, endpoint):
 
 def _shut_down(fd, addresses):
     """Shut the connection ``fd`` down if it still has ``addresses``; True if done."""
-    wrapped = _wrap(fd)
-    if wrapped is None:
-        return False
-    try:
-        if (wrapped.getsockname(), wrapped.getpeername()) != addresses:
-            return False  # closed meanwhile: the descriptor is another's now
-        wrapped.shutdown(socket.SHUT_RDWR)
-        return True
-    except (socket.error, OSError):
-        return False
-    finally:
-        _unwrap(wrapped)
+    names = _names(fd)
+    if names is None or names[1:] != addresses:
+        return False  # closed meanwhile: the descriptor is another's now
+    return _shut_down_socket(fd)
 
 
 class LoadBalancer(object):

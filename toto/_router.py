@@ -45,10 +45,6 @@ _ROUTER_START_WAIT = 10.0
 #: connections it has not closed yet: at least this many, and an eighth of
 #: its file limit.
 FD_RESERVE = 64
-#: Connections the kernel queues for the router to accept (ZMQ_BACKLOG,
-#: libzmq's default), fewer when the reserve is small: libzmq accepts all
-#: of them at once, before the router can close any.
-MAX_BACKLOG = 100
 #: Fewest client connections the router accepts, however low its file limit.
 MIN_CLIENTS = 16
 #: Messages libzmq queues from one client while the router does not read
@@ -118,26 +114,24 @@ def raise_file_limit():
 
 
 def client_cap(max_clients, file_limit, open_now):
-    """The most client connections a router keeps open, and the descriptors it keeps back.
+    """The most client connections a router keeps open.
 
-    Returns ``(cap, reserve)``.  ``file_limit`` less the descriptors open
-    now and the reserve (:data:`FD_RESERVE`, or an eighth of the limit if
-    more) is what clients may have; a larger ``max_clients`` is lowered to
-    it, 0 or less means all of it.  ``cap`` is None when there is no file
-    limit and no ``max_clients``.
+    ``file_limit`` less the descriptors open now and a reserve
+    (:data:`FD_RESERVE`, or an eighth of the limit if more) is what clients
+    may have; a larger ``max_clients`` is lowered to it, 0 or less means all
+    of it.  None when there is no file limit and no ``max_clients``.
     """
     if file_limit is None or file_limit == getattr(resource, 'RLIM_INFINITY', -1):
-        return (max_clients if max_clients and max_clients > 0 else None), FD_RESERVE
-    reserve = max(FD_RESERVE, file_limit // 8)
-    room = max(file_limit - open_now - reserve, MIN_CLIENTS)
+        return max_clients if max_clients and max_clients > 0 else None
+    room = max(file_limit - open_now - max(FD_RESERVE, file_limit // 8), MIN_CLIENTS)
     if max_clients is None or max_clients <= 0:
-        return room, reserve
+        return room
     if max_clients > room:
         logger.warning('router: --max_clients=%d is more than the file limit (%d) leaves '
                        'room for: keeping at most %d client connections', max_clients,
                        file_limit, room)
-        return room, reserve
-    return max_clients, reserve
+        return room
+    return max_clients
 
 
 def _open_descriptors():
@@ -227,8 +221,7 @@ def run_router(bind_address, socket_address, max_message_size=None, curve_secret
             # What a client can make libzmq queue while the router reads
             # nothing: a number of messages (libzmq has no byte limit).
             frontend.setsockopt(zmq.RCVHWM, FRONTEND_RCVHWM)
-            cap, reserve = client_cap(max_clients, file_limit, _open_descriptors())
-            frontend.setsockopt(zmq.BACKLOG, max(8, min(MAX_BACKLOG, reserve // 2)))
+            cap = client_cap(max_clients, file_limit, _open_descriptors())
             # Made before the bind, so its monitor counts every client.
             balancer = _dispatch.LoadBalancer(
                 frontend, backend, max_message_size, saturation_warning_after,
