@@ -199,7 +199,8 @@ def flush_error_log():
 
 
 #: A line a peer can make a process log is logged at most this often (in
-#: seconds) for each kind of line, with the count of the ones left out.
+#: seconds) for each kind of line, with the count of the ones left out; 0
+#: logs every line, as 1.0.12 did.
 LOG_INTERVAL = 10.0
 
 
@@ -216,16 +217,22 @@ class RateLimitedLog(object):
         refusals.log(logging.WARNING, 'envelope', 'dropped a message without an envelope')
 
     ``kind`` is any hashable value; at most ``max_kinds`` kinds are told apart
-    (later ones share one count), so a peer cannot grow the table.
+    (later ones share one count), so a peer cannot grow the table.  Without
+    an ``interval`` it is :data:`LOG_INTERVAL` at the time of each line; 0
+    logs every line.
     """
 
     def __init__(self, logger, interval=None, max_kinds=100):
         self.logger = logger
-        self.interval = LOG_INTERVAL if interval is None else interval
+        self._interval = interval
         self.max_kinds = max_kinds
         # kind -> [when last logged, lines left out since, the latest left out]
         self._kinds = {}
         self._lock = threading.Lock()
+
+    @property
+    def interval(self):
+        return LOG_INTERVAL if self._interval is None else self._interval
 
     def log(self, level, kind, message, *args, **kwargs):
         """Log ``message % args`` at ``level``, unless a line of ``kind`` was logged lately.
@@ -234,6 +241,7 @@ class RateLimitedLog(object):
         :meth:`logging.Logger.log` (``exc_info``).
         """
         now = time.time()
+        interval = self.interval
         with self._lock:
             state = self._kinds.get(kind)
             if state is None:
@@ -242,7 +250,7 @@ class RateLimitedLog(object):
                     state = self._kinds.get(kind)
                 if state is None:
                     state = self._kinds[kind] = [None, 0, None]
-            if state[0] is not None and now - state[0] < self.interval:
+            if state[0] is not None and now - state[0] < interval:
                 state[1] += 1
                 state[2] = (level, message, args)
                 return False
@@ -254,10 +262,11 @@ class RateLimitedLog(object):
     def flush(self):
         """Log the count of the lines left out of each kind whose interval is over."""
         now = time.time()
+        interval = self.interval
         due = []
         with self._lock:
             for state in self._kinds.values():
-                if state[1] and now - state[0] >= self.interval:
+                if state[1] and now - state[0] >= interval:
                     due.append((state[2], state[1], state[0]))
                     state[0], state[1], state[2] = now, 0, None
         for (level, message, args), left_out, since in due:

@@ -192,8 +192,8 @@ def test_idle_connections_past_the_file_limit_lock_out_no_client_and_kill_no_rou
                 restarted = result['pid']
                 break
         router_alive = running(router)
-        # Connections past the router's cap are closed (the ones the kernel has not
-        # let finish yet, past its small backlog, are not counted here).
+        # The peers past the router's cap are closed (counted among those that
+        # finished connecting).
         cap = (router_status(service) or {}).get('clients_limit') or NOFILE
         closed = peers.wait_closed(peers.greeted - cap, timeout=10.0)
         more_peers = IdlePeers(port, 50)
