@@ -51,9 +51,27 @@ to every call they sent there, with one whose payload is ``done``.  The
 router goes on serving calls, and returns from :meth:`LoadBalancer.run`
 once every call it took has finished and every client it told has said
 ``done``, has gone, or (a client that never answers the notice) has stayed
-silent for :data:`DRAIN_QUIET` seconds.  Closing a connection earlier could
+silent for :data:`DRAIN_QUIET` seconds.  A client that answered the notice
+but never says ``done`` is waited for :data:`DRAIN_DONE_WAIT` seconds after
+the last answer the router sent it.  Closing a connection earlier could
 lose answers: libzmq drops what a client had received but not yet read
 when the connection closes.
+
+Against clients that do not play by these rules, the router:
+
+* keeps at most ``max_clients`` connections open (counted from the
+  frontend's monitor; libzmq has no cap of its own): past it, it closes the
+  one that has gone longest without a call, one that never sent any first;
+* holds calls within ``max_held_bytes`` as well as :data:`MAX_HELD_CALLS`,
+  and hands them to the workers in turn, one client's call after another's,
+  so one client's flood does not make the others' calls wait behind it;
+* never copies more than ``max_message_size`` of a call it refuses for its
+  size (libzmq has already buffered the whole message: see
+  ``docs/security.rst``);
+* reads at most :data:`CLIENT_BATCH` client messages before it turns to the
+  workers' answers, so answers flow during a flood;
+* logs each kind of refusal at most once per
+  :data:`toto._methods.LOG_INTERVAL` seconds, with a count.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -62,6 +80,7 @@ import collections
 import json
 import logging
 import os
+import socket
 import struct
 import time
 
@@ -69,6 +88,7 @@ import six
 import zmq
 
 from toto import _metrics
+from toto._methods import RateLimitedLog
 from toto._protocol import (CONTROL_PREFIX, DRAIN_DONE, DRAINING_ID, HEARTBEAT_INTERVAL,
                             PROBE, PROTOCOL_VERSION, RELEASED, STATUS, send_frames)
 from toto._protocol import STATE as _STATE
@@ -85,11 +105,26 @@ WORKER_FORGET_AFTER = 60.0
 #: Calls the router holds while every worker is busy before it stops reading
 #: clients (they then wait in the clients' own queues).
 MAX_HELD_CALLS = 100000
+#: Bytes of held calls (see :data:`HELD_CALL_OVERHEAD`) past which the router
+#: stops reading clients, unless it is given another budget.
+MAX_HELD_BYTES = 256 * 1024 * 1024
+#: What a held call is counted as besides its frames: the Python objects
+#: that hold it.
+HELD_CALL_OVERHEAD = 200
+#: Client messages the router reads in one pass before it turns to the
+#: workers' answers: a flood of messages does not hold answers back.
+CLIENT_BATCH = 256
+#: Worker messages the router reads in one pass before it turns to clients.
+WORKER_BATCH = 1024
 #: A draining router waits this long for a told client that neither answers
 #: the notice nor sends calls (a client of the original package, or one that
 #: has gone) before it stops waiting for it; it tells the clients that have
 #: not said ``done`` again this often, which finds the ones that have gone.
 DRAIN_QUIET = 1.0
+#: A draining router waits this long after its last answer to a client
+#: that answered the notice but has not said ``done`` (it is reading its
+#: answers, or never will say it) before it stops waiting for it.
+DRAIN_DONE_WAIT = 2 * DRAIN_QUIET
 #: A client the router has not heard from for this long is not told about
 #: a drain (its connection is most likely gone).
 CLIENT_MEMORY = 600.0
@@ -98,6 +133,18 @@ CLIENT_MEMORY = 600.0
 # costs more than the sends themselves.
 _SNDMORE = int(zmq.SNDMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+# The descriptor of the connection a message came through (libzmq's
+# ZMQ_SRCFD: deprecated, and still the only way to tell).
+_SRCFD = int(getattr(zmq, 'SRCFD', 2))
+# Not EVENT_ACCEPT_FAILED: out of descriptors, libzmq tries to accept again
+# at once, and says so each time (a flood of events).
+_MONITORED = int(zmq.EVENT_ACCEPTED) | int(zmq.EVENT_DISCONNECTED)
+# Events read in one go before the connections past the cap are closed.
+_MONITOR_BATCH = 1024
+_HAS_MOVE_TO_END = hasattr(collections.OrderedDict, 'move_to_end')
 
 
 class _Worker(object):
@@ -117,17 +164,271 @@ class _Worker(object):
         self.live = True
 
 
+class _HeldCalls(object):
+    """Calls waiting for a worker, taken in turn from each client that has some.
+
+    A client's calls keep their order; the clients take turns, so a call
+    waits behind at most one call of each other client, however many one
+    client has sent.  ``count`` and ``bytes`` (the frames of each call and
+    :data:`HELD_CALL_OVERHEAD`) are what the router's budgets compare.
+    """
+
+    __slots__ = ('_by_client', '_turns', 'count', 'bytes')
+
+    def __init__(self):
+        self._by_client = {}
+        # Clients with held calls, the next one to send for first.
+        self._turns = collections.deque()
+        self.count = 0
+        self.bytes = 0
+
+    def __len__(self):
+        return self.count
+
+    def __bool__(self):
+        return self.count > 0
+
+    __nonzero__ = __bool__
+
+    def append(self, call):
+        client = call[0]
+        calls = self._by_client.get(client)
+        if calls is None:
+            calls = self._by_client[client] = collections.deque()
+            self._turns.append(client)
+        calls.append(call)
+        self.count += 1
+        self.bytes += _held_size(call)
+
+    def first(self):
+        """The call whose turn it is (there must be one)."""
+        return self._by_client[self._turns[0]][0]
+
+    def pop_first(self):
+        """Remove the call :meth:`first` returned; its client's turn goes to the end."""
+        client = self._turns.popleft()
+        calls = self._by_client[client]
+        call = calls.popleft()
+        if calls:
+            self._turns.append(client)
+        else:
+            del self._by_client[client]
+        self.count -= 1
+        self.bytes -= _held_size(call)
+        return call
+
+
+def _held_size(call):
+    return len(call[0]) + len(call[1]) + len(call[2]) + HELD_CALL_OVERHEAD
+
+
+class _Connections(object):
+    """The client connections the router has open, by descriptor, and the cap on them.
+
+    libzmq accepts every connection and has no cap of its own; past the
+    process's file limit it cannot even accept its worker processes'
+    connections (an ``ipc://`` listener then aborts the process).  The
+    frontend's monitor tells of each connection (its descriptor) as it is
+    accepted and as it ends; each message tells which descriptor it came
+    through.  Past ``cap`` connections, :meth:`trim` closes the one that has
+    gone longest without a call, one that never sent any first: peers that
+    connect and never call are the first to go, clients that call are kept.
+
+    A connection is closed with ``shutdown()`` on its descriptor, which
+    libzmq then closes as if the peer had gone, and only once it is sure
+    that the descriptor still is that connection: one to the frontend's
+    address (``endpoint``, set once it is bound), from the same peer.
+    """
+
+    def __init__(self, cap):
+        self.cap = cap
+        #: The frontend's bound address (its ZMQ_LAST_ENDPOINT).
+        self.endpoint = None
+        # descriptor -> (local, peer address): no call yet, oldest first.
+        self._quiet = collections.OrderedDict()
+        # descriptor -> (local, peer address): least recently calling first.
+        self._calling = collections.OrderedDict()
+        # client identity -> descriptor, and back.
+        self.fd_of = {}
+        self._clients_on = {}
+        #: Connections closed to keep within the cap.
+        self.closed = 0
+
+    def __len__(self):
+        return len(self._quiet) + len(self._calling)
+
+    def accepted(self, fd):
+        if fd not in self._quiet and fd not in self._calling:
+            self._quiet[fd] = _addresses_of(fd, self.endpoint)
+
+    def ended(self, fd):
+        self._quiet.pop(fd, None)
+        self._calling.pop(fd, None)
+        self._forget_clients_on(fd)
+
+    def learn(self, client, fd):
+        """``client``'s messages come through ``fd``."""
+        self.fd_of[client] = fd
+        self._clients_on.setdefault(fd, []).append(client)
+
+    def called(self, fd):
+        """A call came through ``fd``: it is the last to be closed now."""
+        calling = self._calling
+        if fd in calling:
+            if _HAS_MOVE_TO_END:
+                calling.move_to_end(fd)
+            else:
+                calling[fd] = calling.pop(fd)
+            return
+        addresses = self._quiet.pop(fd, None)
+        if addresses is None:
+            # Its accept has not been read from the monitor yet (or it has
+            # ended already: then it is not counted).
+            addresses = _addresses_of(fd, self.endpoint)
+            if addresses is None:
+                return
+        calling[fd] = addresses
+
+    def trim(self):
+        """Close the connections past the cap; return how many were closed."""
+        closed = 0
+        for table in (self._quiet, self._calling):
+            while table and len(self) > self.cap:
+                fd, addresses = table.popitem(last=False)
+                self._forget_clients_on(fd)
+                if addresses is not None and _shut_down(fd, addresses):
+                    closed += 1
+        self.closed += closed
+        return closed
+
+    def _forget_clients_on(self, fd):
+        for client in self._clients_on.pop(fd, ()):
+            if self.fd_of.get(client) == fd:
+                del self.fd_of[client]
+
+
+def _names_py3(fd):
+    """(family, local, peer address) of the socket ``fd``, or None."""
+    try:
+        wrapped = socket.socket(fileno=fd)
+    except (OSError, ValueError):
+        return None  # closed, or not a socket
+    try:
+        return wrapped.family, wrapped.getsockname(), wrapped.getpeername()
+    except OSError:
+        return None
+    finally:
+        wrapped.detach()  # the descriptor is libzmq's: not closed here
+
+
+def _shut_down_py3(fd):
+    try:
+        wrapped = socket.socket(fileno=fd)
+    except (OSError, ValueError):
+        return False
+    try:
+        wrapped.shutdown(socket.SHUT_RDWR)
+        return True
+    except OSError:
+        return False
+    finally:
+        wrapped.detach()
+
+
+# Python 2 can only wrap a socket around a duplicate of its descriptor, and
+# there is none to spare at the file limit: it asks the C library directly.
+# The addresses are then the raw (Linux) sockaddr structures.
+_SOCKADDR_SIZE = 128
+
+
+def _names_py2(fd):
+    import ctypes
+    libc = _libc()
+    raw = []
+    for function in (libc.getsockname, libc.getpeername):
+        address = ctypes.create_string_buffer(_SOCKADDR_SIZE)
+        size = ctypes.c_uint(_SOCKADDR_SIZE)
+        if function(fd, address, ctypes.byref(size)) != 0:
+            return None
+        raw.append(address.raw[:size.value])
+    family = struct.unpack('=H', raw[0][:2])[0]
+    if family in (socket.AF_INET, socket.AF_INET6):
+        local = (None, struct.unpack('>H', raw[0][2:4])[0])  # the port, as Python 3 has it
+    else:
+        local = raw[0][2:].rstrip(b'\0')
+    return family, local, raw[1]
+
+
+def _shut_down_py2(fd):
+    return _libc().shutdown(fd, socket.SHUT_RDWR) == 0
+
+
+_LIBC = []
+
+
+def _libc():
+    if not _LIBC:
+        import ctypes
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
+_names = _names_py3 if six.PY3 else _names_py2
+_shut_down_socket = _shut_down_py3 if six.PY3 else _shut_down_py2
+
+
+def _addresses_of(fd, endpoint):
+    """(local, peer) address of ``fd`` if it is a connection to ``endpoint``, else None."""
+    names = _names(fd)
+    if names is None:
+        return None
+    family, local, peer = names
+    if not _is_local_address(family, local, endpoint):
+        return None  # another socket of the process (a worker's connection)
+    return local, peer
+
+
+def _is_local_address(family, local, endpoint):
+    """Whether ``local`` (a getsockname() of ``family``) is an address of ``endpoint``."""
+    if endpoint is None:
+        return False
+    if endpoint.startswith('tcp://'):
+        port = endpoint.rpartition(':')[2]
+        return family in (socket.AF_INET, getattr(socket, 'AF_INET6', None)) and \
+            port.isdigit() and local[1] == int(port)
+    if endpoint.startswith('ipc://'):
+        path = endpoint[len('ipc://'):]
+        if isinstance(local, bytes):
+            local = local.decode('utf-8', 'replace')
+        if path.startswith('@'):  # Linux's abstract namespace
+            path = '\0' + path[1:]
+        return family == getattr(socket, 'AF_UNIX', None) and local == path
+    return False
+
+
+def _shut_down(fd, addresses):
+    """Shut the connection ``fd`` down if it still has ``addresses``; True if done."""
+    names = _names(fd)
+    if names is None or names[1:] != addresses:
+        return False  # closed meanwhile: the descriptor is another's now
+    return _shut_down_socket(fd)
+
+
 class LoadBalancer(object):
     """Move calls from ``frontend`` (clients' ROUTER) to ``backend`` (workers' ROUTER).
 
     A call goes to the worker with the fewest unfinished calls that has
-    room in its window; while none has, the router holds it.  A call that
-    does not have a call's frames, or whose frames add up to more than
+    room in its window; while none has, the router holds it, up to
+    :data:`MAX_HELD_CALLS` calls and ``max_held_bytes`` bytes, and then
+    stops reading clients until a worker takes one.  A call that does not
+    have a call's frames, or whose frames add up to more than
     ``max_message_size`` bytes, is dropped before it reaches any worker.
+    ``max_clients`` is the most client connections kept open (None: no
+    cap).
     """
 
     def __init__(self, frontend, backend, max_message_size=None, saturation_warning_after=5.0,
-                 codec=None, control=None):
+                 codec=None, control=None, max_held_bytes=None, max_clients=None):
         # Encodes the error answer to a call with a message id but not a
         # call's frames (as the workers of the queue protocol answer it).
         self.codec = codec
@@ -135,12 +436,16 @@ class LoadBalancer(object):
         self.backend = backend
         self.max_message_size = max_message_size if max_message_size and \
             max_message_size > 0 else None
+        self.max_held_bytes = max_held_bytes if max_held_bytes and max_held_bytes > 0 \
+            else MAX_HELD_BYTES
         self.workers = {}
         # The workers calls may go to (not silent), in the order they joined.
         self._live = []
         # Calls waiting for a worker: (client, message id, payload).
-        self.held = collections.deque()
+        self.held = _HeldCalls()
         self.refused = 0
+        # Lines a peer can make the router log: one per kind and interval.
+        self._log = RateLimitedLog(logger)
         self.answered = 0
         self._ticks = 0
         self._saturation = SaturationLog(saturation_warning_after, 'router')
@@ -162,15 +467,25 @@ class LoadBalancer(object):
         self._acked = set()
         self._done = set()
         self._gone = set()
-        # Client connections open now, counted from the frontend's monitor.
-        self.connections = 0
-        self._monitor = frontend.get_monitor_socket(
-            int(zmq.EVENT_ACCEPTED) | int(zmq.EVENT_DISCONNECTED))
+        # Draining: when the router last sent each client an answer.
+        self._answered_at = {}
+        # Client connections open now, from the frontend's monitor.
+        self._connections = _Connections(max_clients if max_clients and max_clients > 0
+                                         else float('inf'))
+        self._monitor = _monitor_socket(frontend)
         # Set when the service serves metrics (--metrics_port), else None.
         self._metrics = _metrics.for_router()
 
+    @property
+    def connections(self):
+        """Client connections open now."""
+        return len(self._connections)
+
     def run(self):
         """Route calls until the router has drained (see :meth:`drain`)."""
+        endpoint = self.frontend.getsockopt(zmq.LAST_ENDPOINT)
+        self._connections.endpoint = endpoint.decode('utf-8', 'replace') \
+            if isinstance(endpoint, bytes) else endpoint
         try:
             self._run()
         finally:
@@ -186,8 +501,9 @@ class LoadBalancer(object):
         reading_clients = False
         next_check = time.time() + HEARTBEAT_INTERVAL
         moved = 0
+        held = self.held
         while True:
-            want_clients = len(self.held) < MAX_HELD_CALLS
+            want_clients = held.count < MAX_HELD_CALLS and held.bytes < self.max_held_bytes
             if want_clients != reading_clients:
                 if want_clients:
                     poller.register(self.frontend, zmq.POLLIN)
@@ -203,6 +519,10 @@ class LoadBalancer(object):
                     self._read_monitor()
                 if self.control is not None and self.control in ready:
                     self._read_control()
+            else:
+                # Busy: connections come and go meanwhile, and are counted
+                # before their calls are.
+                self._read_monitor()
             moved = self._read_workers()
             if reading_clients:
                 moved += self._read_clients()
@@ -214,6 +534,7 @@ class LoadBalancer(object):
                 if self.control is not None:
                     self._read_control()
                 self._check_workers(now)
+                self._log.flush()
                 if self._metrics is not None:
                     self._metrics.update(self)
                 next_check = now + HEARTBEAT_INTERVAL
@@ -227,9 +548,13 @@ class LoadBalancer(object):
     def status(self):
         """What the router is doing now, as a dict of plain values."""
         unfinished = [worker.sent - worker.finished for worker in self.workers.values()]
+        cap = self._connections.cap
         return {'pid': os.getpid(), 'uptime': time.time() - self.started,
-                'calls_queued': len(self.held), 'calls_in_workers': sum(unfinished),
-                'clients_connected': self.connections, 'workers': len(self.workers),
+                'calls_queued': len(self.held), 'calls_queued_bytes': self.held.bytes,
+                'calls_in_workers': sum(unfinished),
+                'clients_connected': self.connections,
+                'clients_limit': cap if cap != float('inf') else None,
+                'clients_closed': self._connections.closed, 'workers': len(self.workers),
                 'workers_ready': len(self._live),
                 'workers_busy': sum(1 for count in unfinished if count > 0),
                 'answered': self.answered, 'refused': self.refused,
@@ -272,14 +597,21 @@ class LoadBalancer(object):
             if worker.sent != worker.finished:
                 return False
         clients = self.clients
+        answered_at = self._answered_at
         waiting = False
         for client, told in list(self._told.items()):
             self._tell_draining(client, now)  # finds the ones that have gone
             if client in self._done or client in self._gone:
                 continue
-            # A client that answered the notice still reads its answers; one
-            # that never did is an original client, or has gone.
-            if client in self._acked or now - max(told, clients.get(client, 0)) < DRAIN_QUIET:
+            if client in self._acked:
+                # It answered the notice and may still be reading its
+                # answers, all sent by now: it has a while after the last
+                # one to say "done", not for ever.
+                if now - max(told, clients.get(client, 0),
+                             answered_at.get(client, 0)) < DRAIN_DONE_WAIT:
+                    waiting = True
+            elif now - max(told, clients.get(client, 0)) < DRAIN_QUIET:
+                # One that never answered is an original client, or has gone.
                 waiting = True
         return not waiting
 
@@ -303,16 +635,29 @@ class LoadBalancer(object):
 
     def _read_monitor(self):
         monitor = self._monitor
+        connections = self._connections
+        closed = 0
         while True:
-            try:
+            count = 0
+            while count < _MONITOR_BATCH and monitor.getsockopt(_EVENTS) & _POLLIN:
                 event = monitor.recv_multipart(_NOBLOCK)
-            except zmq.Again:
-                return
-            kind = struct.unpack('=H', event[0][:2])[0]
-            if kind == zmq.EVENT_ACCEPTED:
-                self.connections += 1
-            elif kind == zmq.EVENT_DISCONNECTED and self.connections:
-                self.connections -= 1
+                count += 1
+                kind, fd = struct.unpack('=HI', event[0][:6])
+                if kind == zmq.EVENT_ACCEPTED:
+                    connections.accepted(fd)
+                elif kind == zmq.EVENT_DISCONNECTED:
+                    connections.ended(fd)
+            # A burst of connections is cut down as it comes in, before it
+            # takes every descriptor the process may have.
+            closed += connections.trim()
+            if count < _MONITOR_BATCH:
+                break
+        if closed:
+            self._log.log(logging.WARNING, 'connections',
+                          'router: %d client connections open, the most it keeps '
+                          '(--max_clients, the file limit): closed %d (%d so far), those '
+                          'that went longest without a call (never sent one) first',
+                          len(connections), closed, connections.closed)
 
     def _watch_saturation(self):
         # Calls held without a break mean every worker has been busy.
@@ -328,36 +673,74 @@ class LoadBalancer(object):
     # -- clients --------------------------------------------------------------
 
     def _read_clients(self):
-        """Take in the clients' calls; return how many messages were read."""
+        """Take in the clients' calls; return how many messages were read.
+
+        Reads at most :data:`CLIENT_BATCH` messages, and stops once the held
+        calls reach their budget.  Frames are copied only while a message
+        still could be a call within ``max_message_size``: the rest of a
+        larger one is read (libzmq holds it until then) and let go.
+        """
         frontend = self.frontend
+        recv = frontend.recv
+        getsockopt = frontend.getsockopt
         held = self.held
         clients = self.clients
+        connections = self._connections
+        fd_of = connections.fd_of
+        limit = self.max_message_size
+        max_bytes = self.max_held_bytes
         draining = self.draining
         now = time.time()
         count = 0
-        while len(held) < MAX_HELD_CALLS:
+        while count < CLIENT_BATCH and held.count < MAX_HELD_CALLS and held.bytes < max_bytes:
             try:
-                frames = frontend.recv_multipart(_NOBLOCK)
+                client = recv(_NOBLOCK)
             except zmq.Again:
                 break
             count += 1
-            call = self._check_call(frames)
+            frames = [client]
+            size = left_out = 0
+            fd = fd_of.get(client)
+            new_client = fd is None
+            while getsockopt(_RCVMORE):
+                if not new_client and len(frames) < 4 and (limit is None or size <= limit):
+                    frame = recv()
+                    size += len(frame)
+                    frames.append(frame)
+                    continue
+                frame = recv(copy=False)
+                size += len(frame)
+                if new_client:
+                    new_client = False
+                    fd = frame.get(_SRCFD)
+                    connections.learn(client, fd)
+                if len(frames) < 4 and (limit is None or size <= limit):
+                    frames.append(frame.bytes)
+                else:
+                    left_out += 1
+            call = self._check_call(frames, size, left_out)
             if call is None:
                 continue
-            clients[call[0]] = now
+            if fd is not None:
+                connections.called(fd)
+            clients[client] = now
             if draining:
-                self._tell_draining(call[0], now)
+                self._tell_draining(client, now)
             if held or not self._dispatch(call):
                 held.append(call)
         return count
 
-    def _check_call(self, frames):
+    def _check_call(self, frames, size, left_out):
         # [client, b'', message id, payload]: anything else is not a call.
+        if self.max_message_size is not None and size > self.max_message_size:
+            return self._refuse('size', 'a call of %d bytes (the limit is %d)',
+                                size, self.max_message_size)
         if len(frames) < 3 or frames[1]:
-            return self._refuse('a message without a call\'s envelope')
-        if len(frames) != 4:
-            self._answer_malformed(frames)
-            return self._refuse('a call of %d frames' % (len(frames) - 2))
+            return self._refuse('envelope', 'a message without a call\'s envelope')
+        if len(frames) != 4 or left_out:
+            count = len(frames) + left_out - 2
+            self._answer_malformed(frames, count)
+            return self._refuse('frames', 'a call of %d frames', count)
         if frames[2] == DRAINING_ID:
             # A client read the notice: nothing more comes from it; "done":
             # it has read all its answers too.
@@ -365,27 +748,22 @@ class LoadBalancer(object):
                 self._acked.add(frames[0])
                 if frames[3] == DRAIN_DONE:
                     self._done.add(frames[0])
-                self.clients[frames[0]] = time.time()
             return None
-        size = len(frames[2]) + len(frames[3])
-        if self.max_message_size is not None and size > self.max_message_size:
-            return self._refuse('a call of %d bytes (the limit is %d)'
-                                % (size, self.max_message_size))
         return frames[0], frames[2], frames[3]
 
-    def _answer_malformed(self, frames):
+    def _answer_malformed(self, frames, count):
         if self.codec is None:
             return
-        value = 'malformed call: %d frames' % (len(frames) - 2)
+        value = 'malformed call: %d frames' % count
         answer = self.codec.dumps({'error': {'code': ERROR_SERVER, 'value': value}})
         try:
             send_frames(self.frontend, [frames[0], b'', frames[2], answer])
         except zmq.ZMQError:
             pass  # draining (ROUTER_MANDATORY), and the client has gone
 
-    def _refuse(self, why):
+    def _refuse(self, kind, why, *args):
         self.refused += 1
-        logger.warning('router: dropped %s from a client', why)
+        self._log.log(logging.WARNING, kind, 'router: dropped ' + why + ' from a client', *args)
         return None
 
     # -- workers --------------------------------------------------------------
@@ -433,8 +811,8 @@ class LoadBalancer(object):
 
     def _send_held(self):
         held = self.held
-        while held and self._dispatch(held[0]):
-            held.popleft()
+        while held.count and self._dispatch(held.first()):
+            held.pop_first()
 
     def _read_workers(self):
         """Take in the workers' messages; return how many were read."""
@@ -443,8 +821,9 @@ class LoadBalancer(object):
         now = time.time()
         workers = self.workers
         state = _STATE
+        answered_at = self._answered_at if self.draining else None
         count = 0
-        while True:
+        while count < WORKER_BATCH:
             try:
                 frames = backend.recv_multipart(_NOBLOCK)
             except zmq.Again:
@@ -459,8 +838,11 @@ class LoadBalancer(object):
             if len(head) > _STATE_SIZE:
                 # An answer: [client, b'', message id(, payload)] to the client.
                 end = _STATE_SIZE + 1 + six.indexbytes(head, _STATE_SIZE)
+                client = head[_STATE_SIZE + 1:end]
+                if answered_at is not None:
+                    answered_at[client] = now
                 try:
-                    frontend.send(head[_STATE_SIZE + 1:end], _SNDMORE)
+                    frontend.send(client, _SNDMORE)
                 except zmq.ZMQError:
                     # Draining (ROUTER_MANDATORY): the client has gone, and
                     # nothing of the answer was queued.
@@ -513,9 +895,10 @@ class LoadBalancer(object):
 
     def _refuse_worker_message(self, frames):
         self.refused += 1
-        logger.warning('router: dropped a message of %d frames from a worker that does not '
-                       'speak this router\'s protocol (a --dispatch=queue worker?)',
-                       len(frames) - 1)
+        self._log.log(logging.WARNING, 'worker protocol',
+                      'router: dropped a message of %d frames from a worker that does not '
+                      'speak this router\'s protocol (a --dispatch=queue worker?)',
+                      len(frames) - 1)
 
     def _join(self, identity, finished, now):
         worker = self.workers[identity] = _Worker(identity, finished, now)
@@ -568,3 +951,18 @@ class LoadBalancer(object):
             else:
                 logger.warning('router: %d calls wait and no worker process has said it is '
                                'ready (are the workers --dispatch=queue?)', len(self.held))
+
+
+def _monitor_socket(frontend):
+    """A PAIR that receives the frontend's connection events, none of them dropped.
+
+    ``get_monitor_socket()`` would drop events past ZeroMQ's default queue
+    (a burst of connections), and the count of connections would drift.
+    """
+    address = 'inproc://toto-router-monitor-%d-%d' % (os.getpid(), id(frontend))
+    frontend.monitor(address, _MONITORED)
+    monitor = frontend.context.socket(zmq.PAIR)
+    monitor.setsockopt(zmq.RCVHWM, 0)
+    monitor.setsockopt(zmq.LINGER, 0)
+    monitor.connect(address)
+    return monitor

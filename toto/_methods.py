@@ -25,6 +25,9 @@ import importlib
 import inspect
 import logging
 import re
+import sys
+import threading
+import time
 import types
 
 import six
@@ -173,11 +176,119 @@ def error_info(error, debug=False):
     A :class:`~toto.exceptions.TotoException` keeps its code; anything else
     becomes ``ERROR_SERVER`` with ``str(error)``.  Call it from the ``except``
     block so ``debug`` can log the traceback.
+
+    Callers choose what a call raises, so the log takes one line per kind of
+    error (its class and code) every :data:`LOG_INTERVAL` seconds, with the
+    count of those it left out (see :class:`RateLimitedLog`).
     """
+    code = getattr(error, 'code', None) if isinstance(error, TotoException) else None
+    kind = (type(error).__name__, code if isinstance(code, six.integer_types) else None)
     if not isinstance(error, TotoException):
         error = TotoException(ERROR_SERVER, error_text(error))
-    logger.error('%s', error, exc_info=bool(debug))
+    _error_log.log(logging.ERROR, kind, '%s', error, exc_info=bool(debug))
     return dict(error.__dict__)
+
+
+def flush_error_log():
+    """Log the count of error lines :func:`error_info` left out, once their interval is over.
+
+    A process calls it now and then (a worker process with its heartbeat), so
+    that the count of a flood that has stopped is logged too.
+    """
+    _error_log.flush()
+
+
+#: A line a peer can make a process log is logged at most this often (in
+#: seconds) for each kind of line, with the count of the ones left out; 0
+#: logs every line, as 1.0.12 did.
+LOG_INTERVAL = 10.0
+
+
+class RateLimitedLog(object):
+    """Log each kind of line at most once per ``interval`` seconds, with a count.
+
+    For lines a peer can make a process write once per message (a junk frame,
+    a call to a method that does not exist): the first of a kind is logged at
+    once; the ones after it within ``interval`` are counted, and the next one
+    logged (or :meth:`flush`, once the interval is over) says how many were
+    left out::
+
+        refusals = RateLimitedLog(logging.getLogger('toto.worker.router'))
+        refusals.log(logging.WARNING, 'envelope', 'dropped a message without an envelope')
+
+    ``kind`` is any hashable value; at most ``max_kinds`` kinds are told apart
+    (later ones share one count), so a peer cannot grow the table.  Without
+    an ``interval`` it is :data:`LOG_INTERVAL` at the time of each line; 0
+    logs every line.
+    """
+
+    def __init__(self, logger, interval=None, max_kinds=100):
+        self.logger = logger
+        self._interval = interval
+        self.max_kinds = max_kinds
+        # kind -> [when last logged, lines left out since, the latest left out]
+        self._kinds = {}
+        self._lock = threading.Lock()
+
+    @property
+    def interval(self):
+        return LOG_INTERVAL if self._interval is None else self._interval
+
+    def log(self, level, kind, message, *args, **kwargs):
+        """Log ``message % args`` at ``level``, unless a line of ``kind`` was logged lately.
+
+        Returns True when the line was logged.  ``kwargs`` go to
+        :meth:`logging.Logger.log` (``exc_info``).
+        """
+        now = time.time()
+        interval = self.interval
+        with self._lock:
+            state = self._kinds.get(kind)
+            if state is None:
+                if len(self._kinds) >= self.max_kinds:
+                    kind = _OTHER_KINDS
+                    state = self._kinds.get(kind)
+                if state is None:
+                    state = self._kinds[kind] = [None, 0, None]
+            if state[0] is not None and now - state[0] < interval:
+                state[1] += 1
+                state[2] = (level, message, args)
+                return False
+            left_out, since = state[1], state[0]
+            state[0], state[1], state[2] = now, 0, None
+        self._emit(level, message, args, left_out, since, now, kwargs)
+        return True
+
+    def flush(self):
+        """Log the count of the lines left out of each kind whose interval is over."""
+        now = time.time()
+        interval = self.interval
+        due = []
+        with self._lock:
+            for state in self._kinds.values():
+                if state[1] and now - state[0] >= interval:
+                    due.append((state[2], state[1], state[0]))
+                    state[0], state[1], state[2] = now, 0, None
+        for (level, message, args), left_out, since in due:
+            # The line logged is the latest left out: the count is of the others.
+            self._emit(level, message, args, left_out - 1, since, now, {})
+
+    def _emit(self, level, message, args, left_out, since, now, kwargs):
+        if left_out:
+            message += ' (and %d more like it in the last %.0f s, not logged)'
+            args = tuple(args) + (left_out, now - since)
+        if _HAS_STACKLEVEL:
+            # The record names the code that called log() or flush(), not this.
+            kwargs = dict(kwargs, stacklevel=3)
+        self.logger.log(level, message, *args, **kwargs)
+
+
+_HAS_STACKLEVEL = sys.version_info >= (3, 8)
+
+
+# The kind every kind past RateLimitedLog.max_kinds is counted under.
+_OTHER_KINDS = ('other',)
+_error_log = RateLimitedLog(logger)
 
 
 def error_text(error):

@@ -52,7 +52,7 @@ from toto import _worker_options  # noqa: F401 - defines the service's options
 from toto._codec import MessageCodec
 from toto._control import ServiceControl, send_control_command, service_status
 from toto._methods import (call_startup_function, error_info, error_text, find_method,
-                           is_awaitable, run_detached)
+                           flush_error_log, is_awaitable, run_detached)
 from toto._protocol import (CONTROL_COMMANDS, CONTROL_PREFIX, DISPATCH_MODES, HEARTBEAT_INTERVAL,
                             PROBE, RELEASED, STATUS, WORKER_HELLO, WORKER_WINDOW,
                             check_dispatch, check_method_concurrency, worker_state)
@@ -434,6 +434,9 @@ class TotoWorker(object):
         # Not a PeriodicCallback: that starts on IOLoop.current(), and this
         # loop is never made current.
         self._send_state()
+        # Error lines left out of the log (a flood of bad calls) are counted
+        # there once their interval is over, even when the flood has stopped.
+        flush_error_log()
         self._heartbeat = self._io_loop.call_later(HEARTBEAT_INTERVAL, self._beat)
 
     def _send_state(self, envelope=b'', *payload):

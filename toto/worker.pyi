@@ -37,6 +37,8 @@ def run_router(
     compression: _Compression = None,
     serialization: _Serialization = None,
     control_socket_address: Optional[str] = None,
+    max_clients: Optional[int] = 0,
+    max_held_bytes: Optional[int] = None,
 ) -> None: ...
 
 class TotoWorker:
