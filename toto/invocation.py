@@ -181,8 +181,10 @@ def requires(*names):
     """
     def decorator(fn):
         def wrapper(handler, parameters):
-            missing = _python2_set_order(names, parameters)
-            if missing:
+            # The Python 2 order is rebuilt only for an answer that needs it,
+            # not on every call that has its parameters.
+            if any(name not in parameters for name in names):
+                missing = _python2_set_order(names, parameters)
                 raise TotoException(ERROR_MISSING_PARAMS,
                                     'Missing parameters: ' + ', '.join(missing))
             return fn(handler, parameters)
