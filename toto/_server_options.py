@@ -1,0 +1,75 @@
+"""The options of the web server (:class:`toto.server.TotoServer`) and its handler.
+
+Importing this module defines them in :data:`tornado.options.options`, with
+1.0.12's names and defaults; :mod:`toto.server` and :mod:`toto.handler`
+import it and read the values when a server starts or a handler is
+configured::
+
+    import toto._server_options  # noqa: F401 - defines the options
+    from tornado.options import options
+
+    options.parse_command_line(['prog', '--port=8080', '--hmac_enabled'])
+
+Options that the worker service shares with the server (``method_module``,
+``startup_function``, ``debug``, the ``event_*`` family, the database) are
+defined where both find them: :mod:`toto._worker_options`, :mod:`toto.service`,
+:mod:`toto.events` and :mod:`toto.dbconnection`. Options this package adds to
+1.0.12's are defined in the blocks at the end, each with the reason it exists.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+# method_module, startup_function, the database and event options: shared
+# with the worker service, defined once there.
+import toto._worker_options  # noqa: F401
+import toto.service  # noqa: F401 - processes, daemon, pidfile, debug
+from toto.options import safe_define
+
+_SERVER_GROUP = 'web server'
+_HANDLER_GROUP = 'web handler'
+
+# --- the server (1.0.12's server.py options) ---------------------------------
+
+safe_define('port', default=8888, type=int, group=_SERVER_GROUP,
+            help='Port the server listens on; every process shares the one socket')
+safe_define('root', default='/', type=str, group=_SERVER_GROUP,
+            help='URL path under which the methods are served')
+safe_define('cookie_secret', default=None, type=str, group=_SERVER_GROUP,
+            help='Key that signs session cookies (tornado cookie_secret)')
+safe_define('autoreload', default=False, type=bool, group=_SERVER_GROUP,
+            help="Run tornado's debug mode: reload on source changes")
+safe_define('use_cookies', default=False, type=bool, group=_SERVER_GROUP,
+            help='Carry the session id in a cookie as well as in the header')
+safe_define('secure_cookies', default=True, type=bool, group=_SERVER_GROUP,
+            help='Sign the session cookie with cookie_secret')
+safe_define('cookie_domain', default=None, type=str, group=_SERVER_GROUP,
+            help='Domain attribute of the session cookie')
+safe_define('socket_opened_method', default=None, type=str, group=_SERVER_GROUP,
+            help='module.function called with each websocket that opens')
+safe_define('socket_closed_method', default=None, type=str, group=_SERVER_GROUP,
+            help='module.function called with each websocket that closes')
+safe_define('socket_method_module', default=None, type=str, group=_SERVER_GROUP,
+            help='Package of the methods websocket messages call')
+safe_define('use_web_sockets', default=False, type=bool, group=_SERVER_GROUP,
+            help='Serve websockets under root + socket_path')
+safe_define('socket_path', default='websocket', type=str, group=_SERVER_GROUP,
+            help='Path of the websocket route, under root')
+safe_define('client_side_worker_path', default='', type=str, group=_SERVER_GROUP,
+            help='Path of the client-side worker websocket route; empty: none')
+
+# --- the handler (1.0.12's handler.py options) --------------------------------
+
+safe_define('allow_origin', default='*', type=str, group=_HANDLER_GROUP,
+            help='Access-Control-Allow-Origin sent with every answer')
+safe_define('method_select', default='both', type=str, group=_HANDLER_GROUP,
+            help='Where the method name is read: url, parameter or both')
+safe_define('bson_enabled', default=False, type=bool, group=_HANDLER_GROUP,
+            help='Accept and answer application/bson bodies')
+safe_define('msgpack_enabled', default=False, type=bool, group=_HANDLER_GROUP,
+            help='Accept and answer application/msgpack bodies')
+safe_define('hmac_enabled', default=False, type=bool, group=_HANDLER_GROUP,
+            help='Verify request HMACs and sign responses with the session key')
+
+# --- options this package adds: handler ---------------------------------------
+
+# --- options this package adds: server ----------------------------------------
