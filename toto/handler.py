@@ -49,7 +49,7 @@ from toto._security import shortened
 from toto._webbatch import BatchHandlerProxy
 from toto._webrequest import RequestError
 from toto._websettings import HandlerSettings
-from toto.exceptions import ERROR_INVALID_METHOD, TotoException
+from toto.exceptions import ERROR_INVALID_METHOD, ERROR_SERVER, TotoException
 from toto.session import TotoSession
 
 __all__ = ['TotoHandler', 'BatchHandlerProxy']
@@ -278,7 +278,7 @@ class TotoHandler(RequestHandler):
         self._after_invoke(self.transaction_id)
 
     def _find_method(self, name):
-        method = self._method_cache.get(name) if isinstance(name, str) else None
+        method = self._method_cache.get(name) if isinstance(name, six.string_types) else None
         if method is not None:
             return method
         root = self._settings.method_root
@@ -286,12 +286,14 @@ class TotoHandler(RequestHandler):
             if root is None:
                 raise AttributeError('no --method_module')
             method = find_method(root, name)
-            if not hasattr(method, 'invoke'):
-                raise AttributeError('no invoke')
         except AttributeError:
             raise TotoException(ERROR_INVALID_METHOD, "Cannot call '%s'." % (
                 shortened(name, 200) if isinstance(name, six.string_types) else name,))
-        if isinstance(name, str) and len(self._method_cache) < _MAX_CACHED_METHODS:
+        if not hasattr(method, 'invoke'):
+            # What 1.0.12 answered (Python 2's text of the AttributeError).
+            raise TotoException(ERROR_SERVER, "'%s' object has no attribute 'invoke'"
+                                % type(method).__name__)
+        if isinstance(name, six.string_types) and len(self._method_cache) < _MAX_CACHED_METHODS:
             self._method_cache[name] = method
         return method
 
