@@ -162,9 +162,12 @@ class TotoHandler(RequestHandler):
             _webrequest.BodyTooLarge))
 
     def _take_body(self):
+        """Put the body together as ``request.body``; False if it was refused."""
         chunks = self._chunks
         self.request.body = chunks[0] if len(chunks) == 1 else b''.join(chunks)
         self._chunks = None
+        # Tornado calls the verb even when data_received() refused the body.
+        return not self._finished
 
     # -- verbs -----------------------------------------------------------------------
 
@@ -189,7 +192,8 @@ class TotoHandler(RequestHandler):
         return self.get(path)
 
     def get(self, path=None):
-        self._take_body()
+        if not self._take_body():
+            return None
         try:
             parameters = _webrequest.query_parameters(self.request.arguments)
         except RequestError as error:
@@ -197,7 +201,8 @@ class TotoHandler(RequestHandler):
         return self._process(path, None, parameters)
 
     def post(self, path=None):
-        self._take_body()
+        if not self._take_body():
+            return None
         content_type = self.request.headers.get('Content-Type') or 'application/json'
         try:
             body, self.response_type = _webrequest.decode_body(
