@@ -59,7 +59,8 @@ from toto._protocol import (CONTROL_COMMANDS, CONTROL_PREFIX, DISPATCH_MODES, HE
 from toto._reload import RollingReload, reimport_methods
 from toto._router import check_curve, run_router, start_router_process
 from toto._saturation import SaturationLog
-from toto._security import (PeerOwnerCheck, check_socket_path, claim_of, remove_if_unchanged,
+from toto._security import (PeerOwnerCheck, check_socket_path, claim_of, ipc_path,
+                            remove_if_unchanged,
                             shortened, warn_once_if_exposed, zmq_bind_host)
 from toto.exceptions import ERROR_SERVER, TotoException
 from toto.service import TotoService, pid_path, process_count
@@ -648,7 +649,8 @@ class TotoWorkerService(TotoService):
             warn_once_if_exposed('the worker service', zmq_bind_host(options.worker_bind_address),
                                  options.serialization_module, options.curve_secret_key,
                                  advice='enable CURVE (--curve_secret_key)')
-            router = start_router_process(
+            self._start_router = functools.partial(
+                start_router_process,
                 options.worker_bind_address, options.worker_socket_address,
                 options.max_message_size, options.curve_secret_key,
                 options.curve_authorized_keys, dispatch=options.dispatch,
@@ -656,6 +658,7 @@ class TotoWorkerService(TotoService):
                 compression=options.compression_module or None,
                 serialization=options.serialization_module or None,
                 control_socket_address=self._control_address())
+            router = self._start_router()
             self._router_process = router
             self._helper_processes.append(router)
             self._socket_claims.append(claim_of(options.worker_socket_address))
@@ -795,6 +798,30 @@ class TotoWorkerService(TotoService):
     def _process_restarting(self, process):
         if self._metrics_service is not None:
             self._metrics_service.process_restarted()
+
+    def _replace_helper(self, helper, ended):
+        if helper is not self._router_process:
+            return super(TotoWorkerService, self)._replace_helper(helper, ended)
+        # A router can die of what a peer does to it (libzmq aborts on a
+        # file descriptor it cannot get): without one the service takes no
+        # calls, so start another on the same addresses. Clients and worker
+        # processes connect again by themselves; the calls the dead router
+        # held are lost (their clients time out, or retry with auto_retry).
+        logger.error('%s: starting a new router; the calls it held are lost', ended)
+        self._process_restarting(helper)
+        try:
+            router = self._start_router()
+        except RuntimeError as error:
+            logger.error('%s', error)
+            return None
+        logger.info('%s process started again (pid %d)', router.name, router.pid)
+        self._router_process = router
+        # The new router bound a new socket file: that one is removed at the end.
+        self._socket_claims = [claim for claim in self._socket_claims
+                               if claim is None or claim[0] != ipc_path(
+                                   options.worker_socket_address)]
+        self._socket_claims.append(claim_of(options.worker_socket_address))
+        return router
 
     def finish(self):
         for process in self._retiring:
