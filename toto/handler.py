@@ -172,18 +172,14 @@ class TotoHandler(RequestHandler):
     # -- verbs -----------------------------------------------------------------------
 
     def options(self, path=None):
-        settings = self._settings
-        allowed = settings.allowed_headers_header
-        if settings.echo_requested_headers:
-            allowed = _merged_header_list(
-                settings.allowed_headers,
-                self.request.headers.get('Access-Control-Request-Headers'))
-        self.add_header('Access-Control-Allow-Headers', allowed)
-        method = self.request.headers.get('Access-Control-Request-Method')
+        headers = self.request.headers
+        self.add_header('Access-Control-Allow-Headers', _webresponse.allowed_headers(
+            self._settings, headers.get('Access-Control-Request-Headers')))
+        method = headers.get('Access-Control-Request-Method')
         if method is not None and method not in self.SUPPORTED_METHODS:
             raise HTTPError(405, 'Method not supported')
-        self._add_origin_header()
-        self.add_header('Access-Control-Allow-Methods', _ALLOWED_METHODS)
+        _webresponse.add_origin_header(self, self._settings)
+        self.add_header('Access-Control-Allow-Methods', _webresponse.ALLOWED_METHODS)
         self.add_header('Access-Control-Expose-Headers', _websession.HMAC_HEADER)
 
     def head(self, path=None):
@@ -414,25 +410,7 @@ class TotoHandler(RequestHandler):
         self.finish()
 
     def _add_cors_headers(self):
-        settings = self._settings
-        if settings.allow_origin_header is not None:
-            # Known safe values: tornado's checks of add_header() are not needed.
-            headers = self._headers
-            headers.add('Access-Control-Allow-Origin', settings.allow_origin_header)
-            headers.add('Access-Control-Expose-Headers', _websession.HMAC_HEADER)
-        else:
-            self._add_origin_header()
-            self.add_header('Access-Control-Expose-Headers', _websession.HMAC_HEADER)
-
-    def _add_origin_header(self):
-        settings = self._settings
-        if settings.allow_origin_header is not None:
-            self.add_header('Access-Control-Allow-Origin', settings.allow_origin_header)
-        elif settings.echo_allowed_origin:
-            origin = self.request.headers.get('Origin')
-            self.add_header('Vary', 'Origin')
-            if origin and _websession.normalized_origin(origin) in settings.trusted_origins:
-                self.add_header('Access-Control-Allow-Origin', origin)
+        _webresponse.add_cors_headers(self, self._settings)
 
     def write_error(self, status_code, **kwargs):
         """Tornado's error page, with a traceback only under ``--serve_tracebacks``."""
@@ -575,9 +553,6 @@ class TotoHandler(RequestHandler):
         cls._response_hmac = handler
 
 
-_ALLOWED_METHODS = 'HEAD,POST,OPTIONS,GET'
-
-
 def _log_call(name, start):
     # 1.0.12 logged every call at INFO; a line per request costs as much as the
     # rest of a small request, and tornado's access log has the time already.
@@ -590,16 +565,6 @@ _no_after_hook = TotoHandler.__dict__['_after_invoke']
 # Results that are certainly not awaitable: checked before the slower is_awaitable().
 _PLAIN_TYPES = frozenset([dict, list, tuple, str, bytes, six.text_type, int, float, bool,
                           type(None)] + list(six.integer_types))
-
-
-def _merged_header_list(allowed, requested):
-    """``allowed`` and then the preflight's requested headers (1.0.12 echoed them all)."""
-    names = list(allowed)
-    if requested:
-        for name in requested.lower().replace(' ', '').split(','):
-            if name and name not in names:
-                names.append(name)
-    return ','.join(names)
 
 
 def _check_jsonp_callback(invoke, parameters):
