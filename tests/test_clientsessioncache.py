@@ -15,6 +15,7 @@ from base64 import urlsafe_b64decode, urlsafe_b64encode
 import pytest
 import six
 
+from dbsupport import cheap_password_hashes  # noqa: F401 - autouse
 from toto.exceptions import TotoException
 from toto.jsondbconnection import JSONConnection
 from toto.session import TotoSession
