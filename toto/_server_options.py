@@ -72,6 +72,25 @@ safe_define('hmac_enabled', default=False, type=bool, group=_HANDLER_GROUP,
 
 # --- options this package adds: handler ---------------------------------------
 
+safe_define('serve_tracebacks', default=False, type=bool, group=_HANDLER_GROUP,
+            help='Put Python tracebacks in error pages (1.0.12 did with --autoreload); '
+                 'off, error pages and Toto errors never show server code')
+safe_define('allow_cross_site_cookies', default=False, type=bool, group=_HANDLER_GROUP,
+            help='Accept a session cookie on a request another site sent (1.0.12 did: '
+                 'any page could make a signed-in user call a method); header-carried '
+                 'session ids are never affected')
+safe_define('cors_allow_headers', default=[], type=str, multiple=True,
+            group=_HANDLER_GROUP, metavar='HEADER,...',
+            help='Request headers a CORS preflight allows besides origin, '
+                 'x-toto-session-id, x-toto-hmac and content-type; * allows whatever '
+                 'the preflight asks for (1.0.12)')
+safe_define('cookie_httponly', default=True, type=bool, group=_HANDLER_GROUP,
+            help='Mark the session cookie HttpOnly, out of reach of page scripts '
+                 '(1.0.12 did not)')
+safe_define('single_content_type', default=False, type=bool, group=_HANDLER_GROUP,
+            help="Send one Content-Type header; by default answers carry 1.0.12's two "
+                 '(text/html, then the real type), which some clients read')
+
 # --- options this package adds: server ----------------------------------------
 
 # 1.0.12 listened on every interface, with Tornado's limits: 100 MB bodies,
