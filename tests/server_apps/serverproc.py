@@ -208,15 +208,16 @@ class ServerGroup(object):
                                  % (args, timeout, read_text(log_path)))
         return process.returncode, read_text(log_path)
 
-    def note(self, prefix, timeout=10.0):
-        """Wait for a note whose name starts with ``prefix``; return the rest of its name."""
+    def note(self, prefix, suffix='', timeout=10.0):
+        """Wait for a note named ``prefix...suffix``; return the part between."""
         def find():
             for name in sorted(os.listdir(self.notes)):
-                if name.startswith(prefix) and not name.endswith('.tmp'):
-                    return name[len(prefix):]
+                if (name.startswith(prefix) and name.endswith(suffix)
+                        and not name.endswith('.tmp')):
+                    return name[len(prefix):len(name) - len(suffix)]
             return None
-        return wait_until(find, timeout, message='no note %s* within %.0f s:\n%s'
-                          % (prefix, timeout, self.logs()))
+        return wait_until(find, timeout, message='no note %s*%s within %.0f s:\n%s'
+                          % (prefix, suffix, timeout, self.logs()))
 
     def pidfiles(self):
         return dict((os.path.basename(path), pid) for path, pid in
