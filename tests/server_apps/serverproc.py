@@ -31,12 +31,12 @@ STOP_TIMEOUT = 15.0
 _STARTED = re.compile(r'Starting server (\d+) on port (\d+)')
 
 
-def child_env(notes=None):
-    """This checkout of toto and the tests' helpers importable; notes go to ``notes``."""
+def child_env(notes=None, path=()):
+    """This checkout of toto, the tests' helpers and ``path`` importable; notes go to ``notes``."""
     import toto
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(toto.__file__)))
-    paths = [root, APPS_DIR, TESTS_DIR]
+    paths = list(path) + [root, APPS_DIR, TESTS_DIR]
     if env.get('PYTHONPATH'):
         paths.append(env['PYTHONPATH'])
     env['PYTHONPATH'] = os.pathsep.join(paths)
@@ -183,21 +183,24 @@ class ServerGroup(object):
                 '--pidfile=' + self.path('server.pid')]
         return argv + list(args)
 
-    def start(self, args=(), processes=1, wait=True):
-        """Start a server; with ``wait``, return once its ``processes`` processes started."""
+    def start(self, args=(), processes=1, wait=True, path=()):
+        """Start a server; with ``wait``, return once its ``processes`` processes started.
+
+        ``path``: more folders to import from (before the test apps).
+        """
         name = self._name('server')
-        server = Server(name, self.argv(args, processes), child_env(self.notes),
+        server = Server(name, self.argv(args, processes), child_env(self.notes, path),
                         self.path(name + '.log'), self.directory)
         self.servers.append(server)
         if wait:
             server.wait_started(processes)
         return server
 
-    def command(self, args, processes=1, timeout=30.0):
+    def command(self, args, processes=1, timeout=30.0, path=()):
         """Run ``run_server.py`` with ``args`` (e.g. ``--stop``) to its end: (code, output)."""
         name = self._name('command')
         log_path = self.path(name + '.log')
-        process = _popen(self.argv(args, processes), log_path, child_env(self.notes),
+        process = _popen(self.argv(args, processes), log_path, child_env(self.notes, path),
                          self.directory)
         deadline = time.time() + timeout
         while process.poll() is None and time.time() < deadline:
