@@ -36,6 +36,7 @@ class Socket(object):
 
     def __init__(self, io_loop, port, path='/websocket', headers=None):
         self.io_loop = io_loop
+        self.closed = False
         url = 'ws://127.0.0.1:%d%s' % (port, path)
         self.connection = io_loop.run_sync(
             lambda: websocket_connect(HTTPRequest(url, headers=headers or {})), timeout=5)
@@ -52,14 +53,26 @@ class Socket(object):
     def receive(self, timeout=5.0):
         """The next message, decoded (None once the socket closed)."""
         message = self.io_loop.run_sync(self.connection.read_message, timeout=timeout)
-        return None if message is None else json.loads(message)
+        if message is None:
+            self.closed = True
+            return None
+        return json.loads(message)
 
     def call(self, method, parameters=None, message_id=1):
         self.send({'method': method, 'parameters': parameters or {}, 'message_id': message_id})
         return self.receive()
 
     def close(self):
+        """Close, and wait for the server's answer, so the client's reader ends too."""
+        if self.closed:
+            return
+        self.closed = True
         self.connection.close()
+        try:
+            while self.io_loop.run_sync(self.connection.read_message, timeout=2) is not None:
+                pass
+        except Exception:  # gone already, or the server never answered
+            pass
 
 
 @pytest.fixture
