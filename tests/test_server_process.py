@@ -231,3 +231,35 @@ def test_an_unknown_event_mode_stops_the_start_with_the_reason(servers):
 
     assert code != 0
     assert "event_mode is 'off', 'on' or 'only', not 'sometimes'" in output
+
+
+def test_options_of_the_method_package_come_from_the_conf_file_and_command_line(servers):
+    greeting_only = servers.path('greeting.conf')
+    with open(greeting_only, 'w') as conf_file:
+        conf_file.write("greeting = 'hello from the conf'\n")
+    whole = servers.path('app.conf')
+    with open(whole, 'w') as conf_file:
+        conf_file.write("method_module = 'conf_methods'\ngreeting = 'hello from the conf'\n")
+
+    # --method_module alone on the command line: 1.0.12's pre-pass skipped it,
+    # imported the default "methods" package, and read no greeting.
+    from_conf = servers.start(['--method_module=conf_methods'], conf_file=greeting_only)
+    from_command_line = servers.start(['--greeting=hello from the command line'],
+                                      conf_file=whole)
+
+    assert call(from_conf.port, 'greet')[1] == {'result': 'hello from the conf'}
+    assert call(from_command_line.port, 'greet')[1] == {
+        'result': 'hello from the command line'}
+
+
+def test_a_client_that_sends_half_a_body_is_disconnected_after_body_timeout(servers):
+    server = servers.start(['--body_timeout=0.5'])
+    sock = socket.create_connection(('127.0.0.1', server.port), timeout=5)
+    try:
+        sock.sendall(b'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
+                     b'Content-Length: 100\r\n\r\n{"parameters":')
+        started = time.time()
+        assert sock.recv(100) == b''
+        assert time.time() - started < 4
+    finally:
+        sock.close()

@@ -1,6 +1,6 @@
 import logging
 import signal
-from typing import Any, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from toto.service import TotoService
 

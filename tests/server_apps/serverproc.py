@@ -31,8 +31,11 @@ STOP_TIMEOUT = 15.0
 _STARTED = re.compile(r'Starting server (\d+) on port (\d+)')
 
 
-def child_env(notes=None, path=()):
-    """This checkout of toto, the tests' helpers and ``path`` importable; notes go to ``notes``."""
+def child_env(notes=None, path=(), conf_file=None):
+    """This checkout of toto, the tests' helpers and ``path`` importable; notes go to ``notes``.
+
+    ``conf_file``: the conf file ``run_server.py`` gives TotoServer.
+    """
     import toto
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(toto.__file__)))
@@ -41,6 +44,8 @@ def child_env(notes=None, path=()):
         paths.append(env['PYTHONPATH'])
     env['PYTHONPATH'] = os.pathsep.join(paths)
     env.pop('TOTO_TEST_SERVER_CONF', None)
+    if conf_file:
+        env['TOTO_TEST_SERVER_CONF'] = conf_file
     if notes:
         env['TOTO_TEST_NOTES'] = notes
     return env
@@ -177,19 +182,24 @@ class ServerGroup(object):
         self._count += 1
         return '%s%d' % (prefix, self._count)
 
-    def argv(self, args, processes=1):
+    def argv(self, args, processes=1, conf_file=None):
+        """The command line: ``args`` after the usual options (web_methods unless a conf
+        file or ``args`` name the method module)."""
         argv = [sys.executable, SERVER_SCRIPT, '--port=0', '--bind_host=127.0.0.1',
-                '--method_module=web_methods', '--processes=%d' % processes,
-                '--pidfile=' + self.path('server.pid')]
+                '--processes=%d' % processes, '--pidfile=' + self.path('server.pid')]
+        if not conf_file and not [arg for arg in args if arg.startswith('--method_module')]:
+            argv.append('--method_module=web_methods')
         return argv + list(args)
 
-    def start(self, args=(), processes=1, wait=True, path=()):
+    def start(self, args=(), processes=1, wait=True, path=(), conf_file=None):
         """Start a server; with ``wait``, return once its ``processes`` processes started.
 
-        ``path``: more folders to import from (before the test apps).
+        ``path``: more folders to import from (before the test apps); ``conf_file``:
+        the conf file given to TotoServer.
         """
         name = self._name('server')
-        server = Server(name, self.argv(args, processes), child_env(self.notes, path),
+        server = Server(name, self.argv(args, processes, conf_file),
+                        child_env(self.notes, path, conf_file),
                         self.path(name + '.log'), self.directory)
         self.servers.append(server)
         if wait:
