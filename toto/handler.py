@@ -49,7 +49,7 @@ from toto._security import shortened
 from toto._webbatch import BatchHandlerProxy
 from toto._webrequest import RequestError
 from toto._websettings import HandlerSettings
-from toto.exceptions import ERROR_INVALID_METHOD, TotoException
+from toto.exceptions import ERROR_INVALID_METHOD, ERROR_SERVER, TotoException
 from toto.session import TotoSession
 
 __all__ = ['TotoHandler', 'BatchHandlerProxy']
@@ -250,7 +250,7 @@ class TotoHandler(RequestHandler):
         waiting = self._complete_outcome(result, error, asynchronous)
         if waiting is not None:
             return self._after(waiting)
-        self._after_invoke(self.transaction_id)
+        self._run_after_hook(self.transaction_id)
         return None
 
     def _complete_outcome(self, result, error, asynchronous):
@@ -272,13 +272,25 @@ class TotoHandler(RequestHandler):
                 self._answer.set_result(None)
         return self._answer
 
+    def _release(self):
+        """End the wait of :meth:`_answered` (once the answer is written or cannot be)."""
+        if self._answer is not None and not self._answer.done():
+            future_set_result_unless_cancelled(self._answer, None)
+
     @gen.coroutine
     def _after(self, waiting):
         yield waiting
-        self._after_invoke(self.transaction_id)
+        self._run_after_hook(self.transaction_id)
+
+    def _run_after_hook(self, transaction_id):
+        # The answer is written: a failing hook is logged, not turned into an error page.
+        try:
+            self._after_invoke(transaction_id)
+        except Exception:
+            logger.exception('the after handler failed')
 
     def _find_method(self, name):
-        method = self._method_cache.get(name) if isinstance(name, str) else None
+        method = self._method_cache.get(name) if isinstance(name, six.string_types) else None
         if method is not None:
             return method
         root = self._settings.method_root
@@ -286,12 +298,14 @@ class TotoHandler(RequestHandler):
             if root is None:
                 raise AttributeError('no --method_module')
             method = find_method(root, name)
-            if not hasattr(method, 'invoke'):
-                raise AttributeError('no invoke')
         except AttributeError:
             raise TotoException(ERROR_INVALID_METHOD, "Cannot call '%s'." % (
                 shortened(name, 200) if isinstance(name, six.string_types) else name,))
-        if isinstance(name, str) and len(self._method_cache) < _MAX_CACHED_METHODS:
+        if not hasattr(method, 'invoke'):
+            # What 1.0.12 answered (Python 2's text of the AttributeError).
+            raise TotoException(ERROR_SERVER, "'%s' object has no attribute 'invoke'"
+                                % type(method).__name__)
+        if isinstance(name, six.string_types) and len(self._method_cache) < _MAX_CACHED_METHODS:
             self._method_cache[name] = method
         return method
 
@@ -360,8 +374,7 @@ class TotoHandler(RequestHandler):
             self.write(body)
         if finish:
             self._responded = True
-            if self._answer is not None:
-                future_set_result_unless_cancelled(self._answer, None)
+            self._release()
 
     def _answer_refusal(self, error):
         """Answer a :class:`RequestError` now: its status and a Toto error body."""
@@ -472,7 +485,9 @@ class TotoHandler(RequestHandler):
 
     def on_connection_close(self):
         """Call ``on_connection_close(handler)`` of each method module this request called."""
-        RequestHandler.on_connection_close(self)
+        if self._chunks is not None:
+            # The body was still arriving: tornado's own cleanup ends its wait for it.
+            RequestHandler.on_connection_close(self)
         for method in self._active_methods:
             hook = getattr(method, 'on_connection_close', None)
             if hook is not None:
@@ -482,9 +497,8 @@ class TotoHandler(RequestHandler):
                     logger.exception('on_connection_close of %s failed',
                                      getattr(method, '__name__', method))
         self.on_finish()
-        if self._answer is not None:
-            # Nobody can read the answer now: let tornado end the request.
-            future_set_result_unless_cancelled(self._answer, None)
+        # Nobody can read the answer now: let tornado end the request.
+        self._release()
 
     def on_finish(self):
         while self.registered_event_handlers:
