@@ -131,7 +131,9 @@ class TotoServer(TotoService):
         super(TotoServer, self).run()
 
     def _stops_gracefully(self, reason):
-        if self._stop_requested is None:
+        # Asked to stop: a restart for --autoreload under way becomes a stop.
+        self._restart_for = None
+        if self._stop_requested in (None, 'autoreload'):
             self._stop_requested = reason
             return True
         # A second signal: stop at once.
