@@ -9,12 +9,15 @@ under ``hmac_enabled``), over a real JSON database connection.
 from __future__ import absolute_import, division, print_function
 
 import hmac
+import json
 import logging
 import time
 from base64 import b64encode
+from collections import OrderedDict
 from hashlib import sha1
 
 import pytest
+import six
 
 import websupport
 from dbsupport import cheap_password_hashes  # noqa: F401 - autouse
@@ -312,6 +315,11 @@ def test_login_hands_out_the_hmac_key_and_requests_are_signed_with_it(web_db):
         login_answer = server.call('account.login', {'user_id': 'CAROL', 'password': 'pw'})
         result = login_answer.json['result']
         assert len(result['key']) == 22
+        # On Python 3, the keys in the order 1.0.12 wrote them (without hash randomization:
+        # on Python 2 the order is the dict's, as it was).
+        in_order = json.loads(login_answer.text, object_pairs_hook=OrderedDict)['result']
+        if six.PY3:
+            assert list(in_order) == ['expires', 'user_id', 'key', 'session_id']
         assert answer_signature_is_valid(login_answer, result['key'])
         session = {'session_id': result['session_id'], 'key': result['key']}
 
