@@ -92,3 +92,28 @@ safe_define('single_content_type', default=False, type=bool, group=_HANDLER_GROU
                  '(text/html, then the real type), which some clients read')
 
 # --- options this package adds: server ----------------------------------------
+
+# 1.0.12 listened on every interface, with Tornado's limits: 100 MB bodies,
+# connections idle for an hour, no bound on the time a body may take.
+safe_define('bind_host', default='', type=str, group=_SERVER_GROUP, metavar='HOST',
+            help='Interface the server listens on; empty: every interface (1.0.12)')
+safe_define('max_body_size', default=10 * 1024 * 1024, type=int, group=_SERVER_GROUP,
+            metavar='BYTES',
+            help='Largest request body accepted; a larger one is refused with 400 '
+                 'before it is read (1.0.12: 104857600, Tornado\'s default)')
+safe_define('idle_connection_timeout', default=60.0, type=float, group=_SERVER_GROUP,
+            metavar='SECONDS',
+            help='Close a connection that is idle, or still sending a request\'s line '
+                 'and headers, after this long (1.0.12: 3600)')
+safe_define('body_timeout', default=120.0, type=float, group=_SERVER_GROUP,
+            metavar='SECONDS',
+            help='Close a connection whose request body takes longer than this to '
+                 'arrive; 0: no limit (1.0.12)')
+safe_define('socket_max_message_size', default=1024 * 1024, type=int, group=_SERVER_GROUP,
+            metavar='BYTES',
+            help='Largest websocket message accepted; a larger one closes the socket '
+                 'with code 1009 (Tornado\'s default: 10 MiB)')
+safe_define('socket_allowed_origins', type=str, multiple=True, group=_SERVER_GROUP,
+            metavar='ORIGIN,...',
+            help='Origins (https://app.example.com) whose pages may open websockets '
+                 'besides the server\'s own host; * allows any page')
