@@ -64,61 +64,6 @@ def valid_jsonp_callback(callback):
             and _JSONP_CALLBACK.match(callback) is not None)
 
 
-def jsonp_parameter(invoke):
-    """The parameter naming the JSONP callback if ``invoke`` is wrapped by ``@jsonp``, else None.
-
-    The handler checks the callback before the method runs, since
-    :func:`toto.invocation.jsonp` writes it into the answer unchecked.
-    """
-    try:
-        return _jsonp_parameters[invoke]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable callable
-        return None
-    name = _find_jsonp_wrapper(invoke)
-    if len(_jsonp_parameters) < _MAX_REMEMBERED:
-        _jsonp_parameters[invoke] = name
-    return name
-
-
-_jsonp_parameters = {}
-_MAX_REMEMBERED = 10000
-_jsonp_wrapper_code = []
-
-
-def _find_jsonp_wrapper(invoke):
-    # Decorators close over the function they wrap: follow the closures (a
-    # few steps) to a function made by @jsonp, and read its parameter name.
-    if not _jsonp_wrapper_code:
-        from toto.invocation import jsonp
-        _jsonp_wrapper_code.append(jsonp('callback')(_jsonp_probe).__code__)
-    wrapper_code = _jsonp_wrapper_code[0]
-    pending, seen = [invoke], set()
-    while pending and len(seen) < 64:
-        function = pending.pop()
-        if id(function) in seen:
-            continue
-        seen.add(id(function))
-        code = getattr(function, '__code__', None)
-        cells = getattr(function, '__closure__', None) or ()
-        if code is wrapper_code:
-            cell = dict(zip(code.co_freevars, cells)).get('name')
-            return cell.cell_contents if cell is not None else None
-        for cell in cells:
-            try:
-                value = cell.cell_contents
-            except ValueError:  # an empty cell
-                continue
-            if hasattr(value, '__code__'):
-                pending.append(value)
-    return None
-
-
-def _jsonp_probe(handler, parameters):
-    return None
-
-
 # -- bodies --------------------------------------------------------------------------
 
 def decode_json(data):

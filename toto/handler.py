@@ -239,7 +239,6 @@ class TotoHandler(RequestHandler):
             method = self._find_method(name)
             invoke = method.invoke
             asynchronous = hasattr(invoke, 'asynchronous')
-            _check_jsonp_callback(invoke, parameters)
             if type(self)._before_invoke is not _no_before_hook:
                 self._before_invoke(target.transaction_id, name)
             self._active_methods.append(method)
@@ -566,12 +565,4 @@ _no_after_hook = TotoHandler.__dict__['_after_invoke']
 _PLAIN_TYPES = frozenset([dict, list, tuple, str, bytes, six.text_type, int, float, bool,
                           type(None)] + list(six.integer_types))
 
-
-def _check_jsonp_callback(invoke, parameters):
-    name = _webrequest.jsonp_parameter(invoke)
-    if name is None or not isinstance(parameters, dict):
-        return
-    callback = parameters.get(name)
-    if callback and not _webrequest.valid_jsonp_callback(callback):
-        raise _webrequest.bad_request('Invalid JSONP callback: a JavaScript name is expected')
 

@@ -37,6 +37,7 @@ from tornado.gen import Return, coroutine  # noqa: F401 - for star imports
 from tornado.ioloop import IOLoop
 from tornado.options import options
 
+from toto import _webrequest
 from toto.exceptions import *  # noqa: F401,F403 - re-exported on purpose
 from toto.exceptions import (ERROR_MISSING_PARAMS, ERROR_NOT_AUTHORIZED, ERROR_SERVER,
                              TotoException)
@@ -217,8 +218,10 @@ def jsonp(callback_name='jsonp'):
             ...
 
     A request without the parameter gets the usual answer.  The callback
-    name is written into the answer as the client sent it, as in 1.0.12: a
-    page that passes untrusted text there runs it.
+    must be a JavaScript name or a path of names (``cb``, ``app.done``,
+    ``handlers[2]``): anything else is refused with HTTP 400 before the
+    method runs, where 1.0.12 wrote whatever the client sent into the
+    answer (a page that passed untrusted text there ran it).
     """
     def decorator(fn):
         def wrapper(handler, parameters):
@@ -226,6 +229,9 @@ def jsonp(callback_name='jsonp'):
             if not callback:
                 return fn(handler, parameters)
             _needs(handler, 'respond_raw', '@jsonp')
+            if not _webrequest.valid_jsonp_callback(callback):
+                raise _webrequest.bad_request(
+                    'Invalid JSONP callback: a JavaScript name is expected')
             del parameters[name]
             handler.respond_raw('%s(%s)' % (callback, json.dumps(fn(handler, parameters))),
                                 'text/javascript')
