@@ -64,6 +64,8 @@ from tornado.options import options
 import toto._server_options  # noqa: F401 - defines the server options
 from toto import _webapp, _webserver_reload
 from toto._webserver_stop import GracefulStop
+# 1.0.12's server module had these names too; apps may import them from here.
+from toto.handler import TotoHandler
 from toto.service import TotoService, process_count
 
 logger = logging.getLogger('toto.server')
@@ -238,7 +240,6 @@ class TotoServer(TotoService):
 
 def _configure_handlers():
     """Read the options into the handler classes, as 1.0.12's constructor did."""
-    from toto.handler import TotoHandler
     TotoHandler.configure()
     if options.use_web_sockets:
         from toto.sockets import TotoSocketHandler
@@ -262,4 +263,4 @@ def _signal(pid, signum):
         pass  # ended already
 
 
-__all__ = ['TotoServer']
+__all__ = ['TotoServer', 'TotoHandler', 'process_count']
