@@ -231,10 +231,10 @@ class TotoServer(TotoService):
             self._start_error = sys.exc_info()
             io_loop.stop()
             return
-        self._stop = GracefulStop(io_loop, http_server, application,
+        self._graceful_stop = GracefulStop(io_loop, http_server, application,
                                   options.shutdown_timeout,
                                   name='server %d' % service_id)
-        self._stop.take_signals()
+        self._graceful_stop.take_signals()
         logger.info('Starting server %d on port %s', service_id, self.port)
 
 
