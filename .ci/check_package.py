@@ -12,8 +12,8 @@
    and pytest runs there with that environment's Python, after checking that
    ``import toto`` finds the installed copy and that its version is the
    installed metadata's and the newest CHANGELOG.rst entry's. Without PYTEST_ARGS the run
-   leaves out the fault suite and the benchmark smoke test (the benchmarks
-   are not part of the distribution).
+   takes the tests of what the source tree could hide: console scripts,
+   examples, stubs and package data (DEFAULT_PYTEST_ARGS).
 
 The Python 2 <-> 3 tests of the copy use TOTO_PYTHON2 (tox sets it to the
 py27peer environment's interpreter) as they do in the other environments.
@@ -30,7 +30,13 @@ import tarfile
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_PYTEST_ARGS = ['--ignore=tests/faults', '--ignore=tests/test_benchmarks_smoke.py']
+# The Python environments of tox.ini already run the whole suite against the
+# installed wheel; here only what a copy of the tests outside the source tree
+# can show more: the console scripts, the examples, the stubs and the
+# package data.
+DEFAULT_PYTEST_ARGS = ['tests/test_examples.py', 'tests/test_worker_apps.py',
+                       'tests/test_worker_control.py', 'tests/test_instance.py',
+                       'tests/test_exceptions_options.py']
 # What the wheel must hold besides the modules.
 TYPING_FILES = ['toto/py.typed', 'toto/workerconnection.pyi', 'toto/zmqworkerconnection.pyi',
                 'toto/httpworkerconnection.pyi', 'toto/exceptions.pyi', 'toto/invocation.pyi']

@@ -117,6 +117,28 @@ def test_a_chunked_body_over_the_limit_is_a_413():
         assert_still_serving(server)
 
 
+def test_a_refused_chunked_body_never_reaches_the_method():
+    from web_methods import _state
+    _state.reset()
+    with WebServer() as server:
+        server.settings.max_body_size = 1024
+        client = socket.create_connection(('127.0.0.1', server.port), DEFAULT_WAIT)
+        try:
+            chunk = json_body({'method': 'closing', 'parameters': {'pad': 'x' * 1500}})
+            # The whole body, terminator included, in one write.
+            client.sendall(b'POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
+                           b'Content-Type: application/json\r\n\r\n'
+                           + b'%x\r\n' % len(chunk) + chunk + b'\r\n0\r\n\r\n')
+            answer = _read_until_closed(client)
+        finally:
+            client.close()
+        assert answer.startswith(b'HTTP/1.1 413 ')
+        assert_still_serving(server)
+        for _ in range(3):
+            server.run_on_loop(lambda: None)
+        assert not _state.event('closing.invoked').is_set()
+
+
 def _read_until_closed(client):
     data = b''
     while True:

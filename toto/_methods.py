@@ -94,8 +94,9 @@ def find_method(method_module, name):
     1.0.12 resolved calls to such a package.
 
     A name that does not resolve raises ``AttributeError``, as in 1.0.12.
-    Unlike 1.0.12, a name resolves only to what the method package defines:
-    not through a module it imports (``methods.json.decoder``), and names
+    Unlike 1.0.12, a name resolves only to what the method package defines,
+    or to the built-in methods of :mod:`toto.methods` that it imports: not
+    through another module it imports (``methods.json.decoder``), and names
     with private parts (``_x``), parts that are not identifiers, or more than
     512 characters never resolve.
     """
@@ -124,9 +125,16 @@ def _resolve(method_module, name):
             if not isinstance(target, types.ModuleType):
                 raise
             target = _import_submodule(target, part, lookup_error)
-        if not _inside(_home_of(target), package):
+        home = _home_of(target)
+        if not (_inside(home, package) or _inside(home, BUILTIN_METHODS)):
             raise AttributeError('%r is not a method of %s' % (name, package))
     return target
+
+
+#: The built-in methods (``account.login``...): a method package may offer
+#: them by importing them, as 1.0.12's templates do
+#: (``import toto.methods.account.login as login`` in ``methods/account``).
+BUILTIN_METHODS = 'toto.methods'
 
 
 def _home_of(target):

@@ -1,4 +1,4 @@
-"""Writing a Toto HTTP answer: the response document, its encoding and its signature.
+"""Writing a Toto HTTP answer: the response document, its encoding, signature and CORS headers.
 
 The document is 1.0.12's: ``result`` when not None,
 ``error`` when there is one, ``batch`` for a batch, and ``session`` when the
@@ -21,6 +21,7 @@ import logging
 import six
 
 from toto._security import shortened
+from toto._websession import HMAC_HEADER, normalized_origin
 from toto.exceptions import ERROR_SERVER
 
 logger = logging.getLogger('toto.handler')
@@ -64,6 +65,8 @@ def encode(document, response_type, settings):
     saying why (1.0.12 answered an HTML 500).
     """
     try:
+        if response_type == 'application/json':
+            return json.dumps(document)
         return _encode(document, response_type, settings)
     except Exception as error:  # TypeError, ValueError, OverflowError, bson's InvalidDocument
         logger.error('cannot encode an answer as %s: %s', response_type, error)
@@ -77,9 +80,9 @@ def encode(document, response_type, settings):
 
 
 def _encode(document, response_type, settings):
-    if response_type == 'application/bson':
+    if response_type == 'application/bson' and settings.bson is not None:
         return settings.bson.encode(document)
-    if response_type == 'application/msgpack':
+    if response_type == 'application/msgpack' and settings.msgpack is not None:
         return settings.msgpack.dumps(document)
     return json.dumps(document)
 
@@ -104,3 +107,47 @@ def request_signature(request):
         head = head.encode('latin-1')
     body = request.body or b''
     return head + (body if isinstance(body, bytes) else bytes(body))
+
+
+# -- CORS --------------------------------------------------------------------------------
+
+#: Access-Control-Allow-Methods: 1.0.12's set of verbs, in the order Python 2 listed it.
+ALLOWED_METHODS = 'HEAD,POST,OPTIONS,GET'
+
+
+def add_cors_headers(handler, settings):
+    """The CORS headers of every answer: the allowed origin, and x-toto-hmac exposed."""
+    if settings.allow_origin_header is not None:
+        # Known safe values: tornado's checks of add_header() are not needed.
+        headers = handler._headers
+        headers.add('Access-Control-Allow-Origin', settings.allow_origin_header)
+        headers.add('Access-Control-Expose-Headers', HMAC_HEADER)
+    else:
+        add_origin_header(handler, settings)
+        handler.add_header('Access-Control-Expose-Headers', HMAC_HEADER)
+
+
+def add_origin_header(handler, settings):
+    """Access-Control-Allow-Origin: ``--allow_origin`` as it is, or the request's listed origin."""
+    if settings.allow_origin_header is not None:
+        handler.add_header('Access-Control-Allow-Origin', settings.allow_origin_header)
+    elif settings.echo_allowed_origin:
+        origin = handler.request.headers.get('Origin')
+        handler.add_header('Vary', 'Origin')
+        if origin and normalized_origin(origin) in settings.trusted_origins:
+            handler.add_header('Access-Control-Allow-Origin', origin)
+
+
+def allowed_headers(settings, requested):
+    """Access-Control-Allow-Headers of a preflight.
+
+    Toto's four headers and ``--cors_allow_headers``; with ``*`` there, also
+    the headers the preflight asks for (1.0.12 allowed all of those).
+    """
+    if not settings.echo_requested_headers or not requested:
+        return settings.allowed_headers_header
+    names = list(settings.allowed_headers)
+    for name in requested.lower().replace(' ', '').split(','):
+        if name and name not in names:
+            names.append(name)
+    return ','.join(names)

@@ -113,7 +113,6 @@ class TotoHandler(RequestHandler):
         self.session = None
         self.registered_event_handlers = []
         self.headers_only = False
-        self.transaction_id = uuid4()
         self.__dict__['async'] = False
         self._active_methods = []
         # respond() may come from any thread: it runs on this loop.
@@ -123,6 +122,18 @@ class TotoHandler(RequestHandler):
         self._responded = False
         self._chunks = []
         self._body_size = 0
+
+    @property
+    def transaction_id(self):
+        """A ``uuid.UUID`` naming this request for the hooks (made when first read)."""
+        transaction_id = self.__dict__.get('_transaction_id')
+        if transaction_id is None:
+            transaction_id = self.__dict__['_transaction_id'] = uuid4()
+        return transaction_id
+
+    @transaction_id.setter
+    def transaction_id(self, value):
+        self.__dict__['_transaction_id'] = value
 
     # -- the request body (streamed, so that a body over the limit gets a clean 413) ----
 
@@ -151,25 +162,24 @@ class TotoHandler(RequestHandler):
             _webrequest.BodyTooLarge))
 
     def _take_body(self):
+        """Put the body together as ``request.body``; False if it was refused."""
         chunks = self._chunks
         self.request.body = chunks[0] if len(chunks) == 1 else b''.join(chunks)
         self._chunks = None
+        # Tornado calls the verb even when data_received() refused the body.
+        return not self._finished
 
     # -- verbs -----------------------------------------------------------------------
 
     def options(self, path=None):
-        settings = self._settings
-        allowed = settings.allowed_headers_header
-        if settings.echo_requested_headers:
-            allowed = _merged_header_list(
-                settings.allowed_headers,
-                self.request.headers.get('Access-Control-Request-Headers'))
-        self.add_header('Access-Control-Allow-Headers', allowed)
-        method = self.request.headers.get('Access-Control-Request-Method')
+        headers = self.request.headers
+        self.add_header('Access-Control-Allow-Headers', _webresponse.allowed_headers(
+            self._settings, headers.get('Access-Control-Request-Headers')))
+        method = headers.get('Access-Control-Request-Method')
         if method is not None and method not in self.SUPPORTED_METHODS:
             raise HTTPError(405, 'Method not supported')
-        self._add_origin_header()
-        self.add_header('Access-Control-Allow-Methods', _ALLOWED_METHODS)
+        _webresponse.add_origin_header(self, self._settings)
+        self.add_header('Access-Control-Allow-Methods', _webresponse.ALLOWED_METHODS)
         self.add_header('Access-Control-Expose-Headers', _websession.HMAC_HEADER)
 
     def head(self, path=None):
@@ -178,7 +188,8 @@ class TotoHandler(RequestHandler):
         return self.get(path)
 
     def get(self, path=None):
-        self._take_body()
+        if not self._take_body():
+            return None
         try:
             parameters = _webrequest.query_parameters(self.request.arguments)
         except RequestError as error:
@@ -186,7 +197,8 @@ class TotoHandler(RequestHandler):
         return self._process(path, None, parameters)
 
     def post(self, path=None):
-        self._take_body()
+        if not self._take_body():
+            return None
         content_type = self.request.headers.get('Content-Type') or 'application/json'
         try:
             body, self.response_type = _webrequest.decode_body(
@@ -204,9 +216,15 @@ class TotoHandler(RequestHandler):
         self.session = None
         self._add_cors_headers()
         outcome = self._call(path, body, parameters, self)
-        if isinstance(outcome, tuple):
-            return self._complete(*outcome)
-        return self._after(self._complete_later(outcome))
+        if outcome.__class__ is not tuple:
+            return self._after(self._complete_later(outcome))
+        result, error, asynchronous = outcome
+        if not asynchronous and (result is not None or error):
+            # The common case, without the steps an asynchronous method needs.
+            self.respond(result, error, allow_async=False)
+            self._run_after_hook()
+            return None
+        return self._complete(result, error, asynchronous)
 
     def _call(self, path, body, parameters, target):
         """Run the method for ``target`` (the handler or a batch proxy).
@@ -214,7 +232,7 @@ class TotoHandler(RequestHandler):
         Returns ``(result, error, asynchronous)``, or a Future of it when the
         method returned one.
         """
-        start = time.time()
+        start = time.time() if logger.isEnabledFor(logging.DEBUG) else None
         asynchronous = False
         try:
             name = self._method_name(path, body)
@@ -222,14 +240,16 @@ class TotoHandler(RequestHandler):
             invoke = method.invoke
             asynchronous = hasattr(invoke, 'asynchronous')
             _check_jsonp_callback(invoke, parameters)
-            self._before_invoke(target.transaction_id, name)
+            if type(self)._before_invoke is not _no_before_hook:
+                self._before_invoke(target.transaction_id, name)
             self._active_methods.append(method)
             output = invoke(target, parameters)
         except Exception as error:
             return None, self._error_answer(error, target), asynchronous
-        if is_awaitable(output):
+        if type(output) not in _PLAIN_TYPES and is_awaitable(output):
             return self._awaited(output, name, start, asynchronous, target)
-        logger.info('call %s %0.4fms', name, (time.time() - start) * 1000.0)
+        if start is not None:
+            _log_call(name, start)
         return output, None, asynchronous
 
     @gen.coroutine
@@ -238,7 +258,8 @@ class TotoHandler(RequestHandler):
             result = yield output
         except Exception as error:
             raise gen.Return((None, self._error_answer(error, target), asynchronous))
-        logger.info('call %s %0.4fms', name, (time.time() - start) * 1000.0)
+        if start is not None:
+            _log_call(name, start)
         raise gen.Return((result, None, asynchronous))
 
     @gen.coroutine
@@ -250,7 +271,7 @@ class TotoHandler(RequestHandler):
         waiting = self._complete_outcome(result, error, asynchronous)
         if waiting is not None:
             return self._after(waiting)
-        self._run_after_hook(self.transaction_id)
+        self._run_after_hook()
         return None
 
     def _complete_outcome(self, result, error, asynchronous):
@@ -280,12 +301,14 @@ class TotoHandler(RequestHandler):
     @gen.coroutine
     def _after(self, waiting):
         yield waiting
-        self._run_after_hook(self.transaction_id)
+        self._run_after_hook()
 
-    def _run_after_hook(self, transaction_id):
+    def _run_after_hook(self, transaction_id=None):
         # The answer is written: a failing hook is logged, not turned into an error page.
+        if type(self)._after_invoke is _no_after_hook:
+            return
         try:
-            self._after_invoke(transaction_id)
+            self._after_invoke(transaction_id or self.transaction_id)
         except Exception:
             logger.exception('the after handler failed')
 
@@ -368,6 +391,8 @@ class TotoHandler(RequestHandler):
             return
         if self._settings.single_content_type:
             self.set_header('Content-Type', content_type)
+        elif content_type in _KNOWN_TYPES:
+            self._headers.add('Content-Type', content_type)  # no need for tornado's checks
         else:
             self.add_header('Content-Type', content_type)
         if not self.headers_only:
@@ -385,18 +410,7 @@ class TotoHandler(RequestHandler):
         self.finish()
 
     def _add_cors_headers(self):
-        self._add_origin_header()
-        self.add_header('Access-Control-Expose-Headers', _websession.HMAC_HEADER)
-
-    def _add_origin_header(self):
-        settings = self._settings
-        if settings.allow_origin_header is not None:
-            self.add_header('Access-Control-Allow-Origin', settings.allow_origin_header)
-        elif settings.echo_allowed_origin:
-            origin = self.request.headers.get('Origin')
-            self.add_header('Vary', 'Origin')
-            if origin and _websession.normalized_origin(origin) in settings.trusted_origins:
-                self.add_header('Access-Control-Allow-Origin', origin)
+        _webresponse.add_cors_headers(self, self._settings)
 
     def write_error(self, status_code, **kwargs):
         """Tornado's error page, with a traceback only under ``--serve_tracebacks``."""
@@ -539,17 +553,18 @@ class TotoHandler(RequestHandler):
         cls._response_hmac = handler
 
 
-_ALLOWED_METHODS = 'HEAD,POST,OPTIONS,GET'
+def _log_call(name, start):
+    # 1.0.12 logged every call at INFO; a line per request costs as much as the
+    # rest of a small request, and tornado's access log has the time already.
+    logger.debug('call %s %0.4fms', name, (time.time() - start) * 1000.0)
 
-
-def _merged_header_list(allowed, requested):
-    """``allowed`` and then the preflight's requested headers (1.0.12 echoed them all)."""
-    names = list(allowed)
-    if requested:
-        for name in requested.lower().replace(' ', '').split(','):
-            if name and name not in names:
-                names.append(name)
-    return ','.join(names)
+_KNOWN_TYPES = frozenset(['application/json', 'application/bson', 'application/msgpack',
+                          'application/octet-stream', 'text/javascript'])
+_no_before_hook = TotoHandler.__dict__['_before_invoke']
+_no_after_hook = TotoHandler.__dict__['_after_invoke']
+# Results that are certainly not awaitable: checked before the slower is_awaitable().
+_PLAIN_TYPES = frozenset([dict, list, tuple, str, bytes, six.text_type, int, float, bool,
+                          type(None)] + list(six.integer_types))
 
 
 def _check_jsonp_callback(invoke, parameters):

@@ -453,15 +453,12 @@ class TotoService(object):
                     '' if count == 1 else 'es')
         previous = self._take_stop_signals()
         try:
-            if processes:
-                self._supervise(processes)
-            else:
-                while any(process.is_alive() for process in helpers):
-                    if self._pause(_SUPERVISE_INTERVAL, helpers):
-                        break
+            self._supervise(processes)
         except (SystemExit, KeyboardInterrupt):
             pass
         finally:
+            # The helpers running now: some may have been started again.
+            helpers = [helper for helper in self._helper_processes if helper is not None]
             stopping = [process for process in processes + helpers if process.is_alive()]
             for process in stopping:
                 process.terminate()
@@ -499,25 +496,45 @@ class TotoService(object):
         ended, and the service ends when all have.  One that crashed or was
         killed is started again, unless it crashed ``_RESPAWN_LIMIT`` times
         within ``_RESPAWN_WINDOW`` seconds (then it is left down and logged).
+        A helper process that ends while the service is not stopping is
+        handed to :meth:`_replace_helper`, within the same limit for all
+        helpers together.
         """
         crashes = dict((service_id, []) for service_id in range(len(processes)))
         running = set(range(len(processes)))
-        helpers = list(self._helper_processes)
-        while running:
-            if self._pause(_SUPERVISE_INTERVAL, [processes[i] for i in sorted(running)]):
+        # Started again in place, or None once left down: a helper keeps its
+        # position, and with it its pidfile.
+        helpers = self._helper_processes
+        helper_crashes = []
+        # Without service processes (a router alone) the helpers are the service.
+        while running or (not processes and any(helpers)):
+            watched = [processes[i] for i in sorted(running)] or \
+                [helper for helper in helpers if helper is not None]
+            if self._pause(_SUPERVISE_INTERVAL, watched):
                 return
-            for helper in [helper for helper in helpers if not helper.is_alive()]:
-                # Not started again: a router holds the clients' connections
-                # and calls, which a new one would not have.
-                if self._stopping:
-                    logger.info('%s process (pid %d) %s: the service is stopping',
-                                helper.name, helper.pid, _exit_reason(helper.exitcode))
-                else:
-                    logger.error('%s process (pid %d) %s: the service takes no calls '
-                                 'without it', helper.name, helper.pid,
-                                 _exit_reason(helper.exitcode))
-                helpers.remove(helper)
+            for position, helper in enumerate(helpers):
+                if helper is None or helper.is_alive():
+                    continue
+                helpers[position] = None
                 self._process_ended(helper)
+                ended = '%s process (pid %d) %s' % (helper.name, helper.pid,
+                                                    _exit_reason(helper.exitcode))
+                if self._stopping:
+                    logger.info('%s: the service is stopping', ended)
+                    continue
+                now = time.time()
+                helper_crashes[:] = [t for t in helper_crashes if now - t < _RESPAWN_WINDOW]
+                helper_crashes.append(now)
+                if len(helper_crashes) >= _RESPAWN_LIMIT:
+                    logger.error('%s, %d helper ends in %d s: leaving it down; the service '
+                                 'takes no calls without it', ended, _RESPAWN_LIMIT,
+                                 _RESPAWN_WINDOW)
+                    continue
+                replacement = self._replace_helper(helper, ended)
+                if replacement is not None:
+                    helpers[position] = replacement
+                    if self._daemonized:
+                        _write_pid(pid_path(len(processes) + position + 1), replacement.pid)
             for service_id in sorted(running):
                 process = processes[service_id]
                 if process.is_alive():
@@ -570,6 +587,15 @@ class TotoService(object):
 
     def _process_ended(self, process):
         """Called in the parent for each service or helper process found ended."""
+
+    def _replace_helper(self, helper, ended):
+        """Start again a helper process that ended while the service was not stopping.
+
+        ``ended`` says which and how, for the log.  Returns the new process,
+        or None when the service goes on without one (the default).
+        """
+        logger.error('%s: the service goes on without it', ended)
+        return None
 
     def _process_restarting(self, process):
         """Called in the parent before a crashed service ``process`` is started again."""

@@ -219,6 +219,38 @@ def test_idle_connections_past_the_file_limit_lock_out_no_client_and_kill_no_rou
     assert 1 <= len(cap_lines) <= 2, cap_lines
 
 
+@pytest.mark.timeout(40)
+def test_a_router_that_dies_is_started_again_and_the_service_answers_again(lab, fault_report):
+    # What remains of the idle-connection attack: at a low hard file limit a
+    # burst can still make libzmq abort the router (SIGABRT). The service
+    # starts a new router on the same addresses; clients and worker processes
+    # connect to it by themselves.
+    service = lab.zmq_service(processes=1)
+    connection = lab.connect(service.address, timeout=1.0)
+    worker = service.first_answer['pid']
+    assert zmq_call(connection, 'pid', timeout=3.0) == {'pid': worker}
+    dead = router_pid(service)
+    os.kill(dead, signal.SIGABRT)
+    killed = time.time()
+    answer = None
+    deadline = killed + 20
+    while time.time() < deadline:
+        answer = zmq_call(connection, 'echo', {'after': 'the abort'}, timeout=1.0)
+        if answer == {'after': 'the abort'}:
+            break
+    recovered = time.time() - killed
+    fault_report('router: killed with SIGABRT (as libzmq aborts at the file limit)',
+                 {'sent': 1, 'answered': int(answer == {'after': 'the abort'})},
+                 seconds_to_answer_again=round(recovered, 2))
+    assert answer == {'after': 'the abort'}, (answer, service.describe())
+    new = router_pid(service)
+    assert new != dead and running(new)
+    assert zmq_call(connection, 'pid', timeout=3.0) == {'pid': worker}, \
+        'the worker process did not reach the new router'
+    assert lines_with(service, 'starting a new router'), service.describe()
+    assert service.is_running()
+
+
 # -- calls larger than the limit --------------------------------------------------------
 
 LIMIT = MIB
