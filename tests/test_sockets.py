@@ -11,6 +11,7 @@ import signal
 import pytest
 from server_apps.serverproc import ServerGroup, call, free_port_pair
 from support import wait_until
+from tornado import gen
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -44,11 +45,15 @@ class Socket(object):
     def send(self, message):
         if not isinstance(message, (bytes, type(u''))):
             message = json.dumps(message)
-        self.connection.write_message(message, binary=isinstance(message, bytes)
-                                      and not isinstance(message, str))
+        self._write(message, binary=False)
 
     def send_binary(self, data):
-        self.connection.write_message(data, binary=True)
+        self._write(data, binary=True)
+
+    def _write(self, message, binary):
+        # On the loop: Tornado makes its Futures for the loop that runs.
+        self.io_loop.run_sync(lambda: self.connection.write_message(message, binary=binary),
+                              timeout=5)
 
     def receive(self, timeout=5.0):
         """The next message, decoded (None once the socket closed)."""
@@ -67,10 +72,14 @@ class Socket(object):
         if self.closed:
             return
         self.closed = True
-        self.connection.close()
-        try:
-            while self.io_loop.run_sync(self.connection.read_message, timeout=2) is not None:
+
+        @gen.coroutine
+        def close_and_drain():
+            self.connection.close()
+            while (yield self.connection.read_message()) is not None:
                 pass
+        try:
+            self.io_loop.run_sync(close_and_drain, timeout=2)
         except Exception:  # gone already, or the server never answered
             pass
 

@@ -131,8 +131,12 @@ def _call_from_signal(io_loop, callback):
         # signal handler is), only queues the callback without waking the
         # loop, which may then wait in select() for ever; and its
         # add_callback_from_signal is deprecated.  call_soon_threadsafe
-        # wakes it.
-        asyncio_loop.call_soon_threadsafe(callback)
+        # wakes it, and hands the callback to Tornado's add_callback there
+        # (which logs what it raises, as for any callback).
+        try:
+            asyncio_loop.call_soon_threadsafe(io_loop.add_callback, callback)
+        except RuntimeError:
+            pass  # the loop is closed: the process is ending anyway
     else:
         # Tornado 5 on Python 2: its own loop wakes itself here.
         io_loop.add_callback_from_signal(callback)

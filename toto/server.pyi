@@ -2,9 +2,10 @@ import logging
 import signal
 from typing import Any, Optional, Tuple
 
-from toto.service import TotoService
+from toto.handler import TotoHandler as TotoHandler
+from toto.service import TotoService, process_count as process_count
 
-__all__ = ['TotoServer']
+__all__ = ['TotoServer', 'TotoHandler', 'process_count']
 
 logger: logging.Logger
 
