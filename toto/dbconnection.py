@@ -302,6 +302,23 @@ def _json_connection():
     return InstancePool(JSONConnection(options.db_host, options.db_port, **_session_settings()))
 
 
+def _check_json_file():
+    # Without the "write the file" flag (--db_port) the file must be there to be read.
+    if not options.db_host or options.db_port:
+        return
+    try:
+        with open(options.db_host, 'rb'):
+            pass
+    except (IOError, OSError) as error:
+        raise DatabaseUnavailable('database json: cannot read --db_host %s (%s); '
+                                  '--db_port=1 makes the file, and writes every change to it'
+                                  % (options.db_host, error.strerror or error))
+
+
+# --database value -> what checks, in the parent, that the processes can open it.
+_START_CHECKS = {
+    'json': _check_json_file,
+}
 # --database value -> function making the connection; drivers are imported when chosen.
 _DRIVERS = {
     'none': _fake_connection,
@@ -319,6 +336,9 @@ def check_configured_database():
     """
     name = options.database
     if name in _DRIVERS:
+        check = _START_CHECKS.get(name)
+        if check is not None:
+            check()
         return
     if name in _NOT_YET_AVAILABLE:
         raise DatabaseUnavailable('database %r is not available in this release of toto yet'

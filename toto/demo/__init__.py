@@ -1,9 +1,13 @@
-"""A self-contained tour: embedded workers and every call style.
+"""A self-contained tour: embedded workers, every call style, and a web server.
 
 ``python -m toto.demo`` starts a ZeroMQ worker (router plus two worker
 threads) and an HTTP worker on free loopback ports, serving the bundled
 :mod:`toto.demo.methods`, then calls them in each style the connections
-support and prints each answer with its latency.  It exits 0 when every
+support and prints each answer with its latency.  Then it starts a
+TotoServer (:mod:`toto.demo.webserver`, in a process of its own) in front of
+the same ZeroMQ worker and calls it as a web client does: plain, GET and
+batch calls, an account, signed calls to an ``@authenticated`` method, a
+method that hands its work to the worker, a logout.  It exits 0 when every
 answer is the expected one::
 
     $ python -m toto.demo
@@ -28,6 +32,7 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.netutil import bind_sockets
 
+from toto.demo._webtour import WebServer, wait_until_serving, web_tour
 from toto.httpworker import make_application
 from toto.httpworkerconnection import HTTPWorkerConnection
 from toto.worker import TotoWorker
@@ -193,13 +198,23 @@ def main():
     @gen.coroutine
     def run():
         workers.start()
+        server = WebServer(workers.zmq_address, free_port())
         try:
             report = yield tour(workers)
+            # The web half: a TotoServer in front of the same ZeroMQ worker.
+            server.start()
+            yield wait_until_serving(server)
+            web_report = yield web_tour(server.url)
+            for label, elapsed, shown, ok in web_report:
+                sys.stdout.write('%-5s %-29s %7.2f ms  %s%r\n'
+                                 % ('web', label, elapsed, '' if ok else 'UNEXPECTED ', shown))
+            report.extend(web_report)
         finally:
+            server.stop()
             workers.stop()
         raise gen.Return(report)
 
-    report = IOLoop.current().run_sync(run, timeout=60)
+    report = IOLoop.current().run_sync(run, timeout=120)
     failures = [row for row in report if not row[3]]
     print('%d calls, %d as expected' % (len(report), len(report) - len(failures)))
     return 1 if failures else 0
