@@ -38,8 +38,9 @@ def test_events_cross_between_the_packages_both_ways(tmp_path):
                         for role in ROLES)
 
     baseline = _from(received[oracle.ORIGINAL], oracle.ORIGINAL)
+    # Everything each listener logged, should the baseline be incomplete.
     assert [(event['name'], event['on']) for event in baseline] == [
-        ('loop_event', 'main loop'), ('thread_event', 'listener thread')]
+        ('loop_event', 'main loop'), ('thread_event', 'listener thread')], received
     assert baseline[1]['args'] == ARGS
     for listener in ROLES:
         for sender in ROLES:
