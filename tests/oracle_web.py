@@ -229,14 +229,17 @@ class Call(object):
     ``session`` names a kept session whose id goes in ``x-toto-session-id``; ``sign``
     adds the request HMAC with its key (``'bad'``: a wrong one); ``cookie`` sends the
     side's session cookie (the last one it set, or the kept session's named one).
-    ``headers`` are extra ``(name, value)`` pairs.  ``timeout``: how long to wait.
+    ``headers`` are extra ``(name, value)`` pairs (a value may be a function of the
+    side).  ``uri`` replaces the root and path (a request outside the root).
+    ``timeout``: how long to wait.
     """
 
     def __init__(self, verb='POST', path='/', query=None, json=None, form=None, fields=None,
                  files=None, body=None, content_type=None, headers=(), session=None,
-                 sign=False, cookie=None, timeout=CALL_TIMEOUT):
+                 sign=False, cookie=None, timeout=CALL_TIMEOUT, uri=None):
         self.verb = verb
         self.path = path
+        self.absolute_uri = uri
         self.query = query
         self.json = json
         self.form = form
@@ -251,7 +254,7 @@ class Call(object):
         self.timeout = timeout
 
     def __repr__(self):
-        parts = [self.verb, self.path]
+        parts = [self.verb, self.absolute_uri or self.path]
         for name in ('query', 'json', 'form', 'fields', 'files', 'body', 'content_type',
                      'session', 'sign', 'cookie'):
             value = getattr(self, name)
@@ -272,7 +275,7 @@ class Call(object):
         return self.content_type, self.body
 
     def uri(self, root='/'):
-        path = root.rstrip('/') + self.path if self.path.startswith('/') else self.path
+        path = self.absolute_uri or root.rstrip('/') + self.path
         if self.query:
             path += '?' + urlencode(self.query)
         return path
@@ -294,7 +297,8 @@ class Call(object):
             value = side.cookies.get(COOKIE_NAME) if self.cookie is True else (
                 side.kept[self.cookie]['cookie'])
             headers.append(('Cookie', '%s=%s' % (COOKIE_NAME, value)))
-        headers.extend(self.headers)
+        headers.extend((name, value(side) if callable(value) else value)
+                       for name, value in self.headers)
         if body is not None or self.verb in ('POST', 'PUT'):
             headers.append(('Content-Length', str(len(body or b''))))
         headers.append(('Connection', 'close'))

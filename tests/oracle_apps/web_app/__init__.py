@@ -15,3 +15,4 @@ from . import key_error, later, later_error, later_loop, later_value, maybe_whoa
 from . import nothing, on_close, on_close_log, oracle_kit_probe, plain_error  # noqa: F401
 from . import raw, raw_text, redirect, requires_ab, task, toto_error, whoami  # noqa: F401
 from . import startup_info, whoami_param  # noqa: F401
+import toto.methods.client_error as client_error  # noqa: F401,E402
