@@ -9,7 +9,7 @@ As in the original's templates, the package imports its method modules: 1.0.12's
 handler finds ``a.b`` by attribute lookup only.
 """
 
-from . import a, account, anonymous, coro, coro_error, defaults, echo, falsy  # noqa: F401
+from . import a, account, anonymous, auth_echo, coro, coro_error, defaults, echo, falsy  # noqa: F401
 from . import handler_info, hooks_log, increment, jsonp_echo, jsonp_named  # noqa: F401
 from . import key_error, later, later_error, later_loop, later_value, maybe_whoami  # noqa: F401
 from . import nothing, on_close, on_close_log, oracle_kit_probe, plain_error  # noqa: F401
