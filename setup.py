@@ -31,7 +31,11 @@ setup(
     license='MIT',
     packages=find_packages(include=['toto', 'toto.*']),
     # The type stubs and the PEP 561 marker that tells type checkers to use them.
-    package_data={'toto': ['py.typed', '*.pyi']},
+    package_data={'toto': ['py.typed', '*.pyi',
+                           # toto-create's project templates
+                           'templates/startup/*',
+                           'templates/toto/*/*', 'templates/toto/*/*/*',
+                           'templates/toto/*/*/*/*']},
     python_requires='>=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*, '
                     '!=3.5.*, !=3.6.*, !=3.7.*',
     install_requires=[
@@ -46,6 +50,7 @@ setup(
         'console_scripts': [
             'toto-worker = toto.cli:worker_main',
             'toto-invoke = toto.cli:invoke_main',
+            'toto-create = toto._create:main',
         ],
     },
     extras_require={
@@ -53,6 +58,8 @@ setup(
             'pytest',
             'pytest-timeout',
             'msgpack>=1.0',
+            # tests/test_clientsessioncache.py (the clientcache extra)
+            'pycryptodome>=3.9',
             # tests/test_worker_metrics.py serves and scrapes the metrics.
             'prometheus_client>=0.12,<0.13; python_version<"3"',
             'prometheus_client>=0.12; python_version>="3"',
@@ -64,6 +71,8 @@ setup(
         # Tornado's curl HTTP client: configure_client('curl') or
         # --worker_http_client=curl.
         'curl': ['pycurl>=7.43'],
+        # toto.clientsessioncache.AESCipher (pycryptodomex works as well).
+        'clientcache': ['pycryptodome>=3.9'],
         # --worker_serialization_module=msgpack (msgpack has dumps/loads).
         'msgpack': ['msgpack>=1.0'],
         # The worker service's Prometheus endpoint (--metrics_port). 0.12 is

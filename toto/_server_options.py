@@ -72,4 +72,48 @@ safe_define('hmac_enabled', default=False, type=bool, group=_HANDLER_GROUP,
 
 # --- options this package adds: handler ---------------------------------------
 
+safe_define('serve_tracebacks', default=False, type=bool, group=_HANDLER_GROUP,
+            help='Put Python tracebacks in error pages (1.0.12 did with --autoreload); '
+                 'off, error pages and Toto errors never show server code')
+safe_define('allow_cross_site_cookies', default=False, type=bool, group=_HANDLER_GROUP,
+            help='Accept a session cookie on a request another site sent (1.0.12 did: '
+                 'any page could make a signed-in user call a method); header-carried '
+                 'session ids are never affected')
+safe_define('cors_allow_headers', default=[], type=str, multiple=True,
+            group=_HANDLER_GROUP, metavar='HEADER,...',
+            help='Request headers a CORS preflight allows besides origin, '
+                 'x-toto-session-id, x-toto-hmac and content-type; * allows whatever '
+                 'the preflight asks for (1.0.12)')
+safe_define('cookie_httponly', default=True, type=bool, group=_HANDLER_GROUP,
+            help='Mark the session cookie HttpOnly, out of reach of page scripts '
+                 '(1.0.12 did not)')
+safe_define('single_content_type', default=False, type=bool, group=_HANDLER_GROUP,
+            help="Send one Content-Type header; by default answers carry 1.0.12's two "
+                 '(text/html, then the real type), which some clients read')
+
 # --- options this package adds: server ----------------------------------------
+
+# 1.0.12 listened on every interface, with Tornado's limits: 100 MB bodies,
+# connections idle for an hour, no bound on the time a body may take.
+safe_define('bind_host', default='', type=str, group=_SERVER_GROUP, metavar='HOST',
+            help='Interface the server listens on; empty: every interface (1.0.12)')
+safe_define('max_body_size', default=10 * 1024 * 1024, type=int, group=_SERVER_GROUP,
+            metavar='BYTES',
+            help='Largest request body accepted; a larger one is refused with 400 '
+                 'before it is read (1.0.12: 104857600, Tornado\'s default)')
+safe_define('idle_connection_timeout', default=60.0, type=float, group=_SERVER_GROUP,
+            metavar='SECONDS',
+            help='Close a connection that is idle, or still sending a request\'s line '
+                 'and headers, after this long (1.0.12: 3600)')
+safe_define('body_timeout', default=120.0, type=float, group=_SERVER_GROUP,
+            metavar='SECONDS',
+            help='Close a connection whose request body takes longer than this to '
+                 'arrive; 0: no limit (1.0.12)')
+safe_define('socket_max_message_size', default=1024 * 1024, type=int, group=_SERVER_GROUP,
+            metavar='BYTES',
+            help='Largest websocket message accepted; a larger one closes the socket '
+                 'with code 1009 (Tornado\'s default: 10 MiB)')
+safe_define('socket_allowed_origins', type=str, multiple=True, group=_SERVER_GROUP,
+            metavar='ORIGIN,...',
+            help='Origins (https://app.example.com) whose pages may open websockets '
+                 'besides the server\'s own host; * allows any page')

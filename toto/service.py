@@ -228,6 +228,11 @@ class TotoService(object):
     module_options = ()
     #: Options that name ``module.function``; the module is imported likewise.
     function_options = ()
+    #: Signals that stop the service (see :meth:`_stops_gracefully`).  SIGINT
+    #: may be listed too: it is then taken only when it is not ignored (a
+    #: program started in the background keeps ignoring it), and each
+    #: service process gets Python's default action for it back.
+    stop_signals = (signal.SIGTERM,)
 
     def __init__(self, conf_file=None, **kwargs):
         if self.module_options or self.function_options:
@@ -446,7 +451,7 @@ class TotoService(object):
                 _write_pid(pid_path(index), process.pid)
         logger.info('started %d %s process%s', count, type(self).__name__,
                     '' if count == 1 else 'es')
-        previous = signal.signal(signal.SIGTERM, self._on_stop_signal)
+        previous = self._take_stop_signals()
         try:
             if processes:
                 self._supervise(processes)
@@ -465,7 +470,8 @@ class TotoService(object):
             for process in stopping:
                 logger.info('%s process (pid %d) stopped with the service', process.name,
                             process.pid)
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             self.finish()
             if daemonized:
                 for index in [0] + list(pid_indexes):
@@ -541,8 +547,17 @@ class TotoService(object):
     #: Processes on their way out that the supervisor no longer watches.
     _retiring = ()
 
+    def _take_stop_signals(self):
+        """Handle :attr:`stop_signals`; returns the handlers they had before."""
+        previous = {}
+        for signum in self.stop_signals:
+            if signum != signal.SIGTERM and signal.getsignal(signum) == signal.SIG_IGN:
+                continue
+            previous[signum] = signal.signal(signum, self._on_stop_signal)
+        return previous
+
     def _on_stop_signal(self, signum, frame):
-        if not self._stops_gracefully('SIGTERM'):
+        if not self._stops_gracefully(_signal_name(signum)):
             raise SystemExit(0)
 
     def _stops_gracefully(self, reason):
@@ -574,6 +589,11 @@ class TotoService(object):
     def _service_process(self, service_id):
         self.service_id = service_id
         signal.signal(signal.SIGTERM, _raise_system_exit)
+        if (signal.SIGINT in self.stop_signals
+                and signal.getsignal(signal.SIGINT) == self._on_stop_signal):
+            # Started again by the parent, which handles SIGINT: the
+            # parent's handler would do nothing here.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             self.main_loop()
         except (SystemExit, KeyboardInterrupt):
@@ -604,6 +624,14 @@ def _reimport_without_defining(names):
 
 def _define_nothing(*args, **kwargs):
     return None
+
+
+def _signal_name(signum):
+    if signum == signal.SIGTERM:
+        return 'SIGTERM'
+    if signum == signal.SIGINT:
+        return 'SIGINT'
+    return 'signal %d' % signum
 
 
 def _exit_reason(exitcode):

@@ -1,0 +1,1 @@
+"""TotoServer programs and method packages the server tests run as real processes."""

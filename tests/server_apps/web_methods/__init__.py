@@ -1,0 +1,1 @@
+"""The methods of the server tests (``--method_module=web_methods``)."""

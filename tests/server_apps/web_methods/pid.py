@@ -1,0 +1,5 @@
+import os
+
+
+def invoke(handler, parameters):
+    return {'pid': os.getpid()}

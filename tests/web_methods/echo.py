@@ -1,0 +1,5 @@
+from toto.invocation import *
+
+
+def invoke(handler, parameters):
+    return parameters

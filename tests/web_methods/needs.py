@@ -1,0 +1,6 @@
+from toto.invocation import *
+
+
+@requires('user_id', 'password')
+def invoke(handler, parameters):
+    return 'ok'

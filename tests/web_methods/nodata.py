@@ -1,0 +1,2 @@
+"""Not a method: a module without invoke."""
+VALUE = 1

@@ -1,0 +1,6 @@
+from toto.invocation import *
+
+
+@authenticated_with_parameter
+def invoke(handler, parameters):
+    return {'user_id': handler.session.user_id, 'parameters': parameters}

@@ -1,0 +1,32 @@
+"""``account.login``: start a session for ``user_id`` and ``password``.
+
+The answer is the new session, which the client sends back in ``x-toto-session-id``::
+
+    {"session_id": "...", "expires": 1735689600.0, "user_id": "alice", "key": "..."}
+
+``user_id`` comes back lowercased. ``key`` is there when the server runs with
+``--hmac_enabled``: the client signs its requests with it (and checks the answers' signatures).
+A wrong user id or password answers ``ERROR_USER_NOT_FOUND`` (1005).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+from toto.invocation import requires
+
+__all__ = ['invoke', 'session_answer']
+
+
+def session_answer(session):
+    """The login answer for ``session``: its id, end, user id and, if any, HMAC key."""
+    answer = {'session_id': session.session_id, 'expires': session.expires,
+              'user_id': session.user_id}
+    if session.key:
+        answer['key'] = session.key
+    return answer
+
+
+@requires('user_id', 'password')
+def invoke(handler, parameters):
+    """Log in: a new session for ``user_id`` (any case) if ``password`` is right."""
+    handler.create_session(parameters['user_id'], parameters['password'])
+    return session_answer(handler.session)
