@@ -287,16 +287,19 @@ class Call(object):
         headers = [('Host', '127.0.0.1:%d' % side.port)]
         if content_type:
             headers.append(('Content-Type', content_type))
-        session = side.kept[self.session] if self.session else None
-        if session:
+        # A session the side did not give out (it failed where the other did not) is
+        # sent as none: the answers then differ, and say why.
+        session = side.kept.get(self.session) if self.session else None
+        if session and session.get('session_id'):
             headers.append(('x-toto-session-id', session['session_id']))
         if self.sign:
-            key = session['key'] if self.sign is True else 'not the key'
+            key = (session or {}).get('key') if self.sign is True else 'not the key'
             headers.append(('x-toto-hmac', request_hmac(key or '', self.verb, uri, body)))
         if self.cookie:
             value = side.cookies.get(COOKIE_NAME) if self.cookie is True else (
-                side.kept[self.cookie]['cookie'])
-            headers.append(('Cookie', '%s=%s' % (COOKIE_NAME, value)))
+                side.kept.get(self.cookie, {}).get('cookie'))
+            if value:
+                headers.append(('Cookie', '%s=%s' % (COOKIE_NAME, value)))
         headers.extend((name, value(side) if callable(value) else value)
                        for name, value in self.headers)
         if body is not None or self.verb in ('POST', 'PUT'):
@@ -535,7 +538,8 @@ class WebSide(object):
         """Request the probe until this side's server answers it (any answer for apps
         without one: a template), failing with the log if the server exits or never does."""
         deadline = time.time() + timeout
-        probe = Call('GET', '/' + PROBE_METHOD, timeout=5.0)
+        # Named in the path and in the body: answered whatever method_select says.
+        probe = Call(path='/' + PROBE_METHOD, json={'method': PROBE_METHOD}, timeout=5.0)
         while True:
             try:
                 answer = http_exchange(self.port, probe.encode(self), 5.0)

@@ -11,7 +11,9 @@ The shared pairs run twice: against this package (``vs-this-package``) and again
 1.0.12 itself (``vs-1.0.12``), which shows that the masks hide only what is random.
 """
 
+import contextlib
 import socket
+import sys
 import time
 
 import pytest
@@ -38,6 +40,40 @@ def app_conf(**extra):
 def method(name, **parameters):
     """A JSON body naming its method: ``{"method": name, "parameters": parameters}``."""
     return {'method': name, 'parameters': parameters}
+
+
+# Suspected bugs of this package that the comparisons show (reported; toto/ is not
+# changed here).  Where one shows, the test is an expected failure; once it is fixed the
+# test fails, saying to remove it from here.
+BUILTINS_REFUSED = (
+    "toto._methods.find_method refuses modules defined outside the method package, so "
+    "the built-in methods an app imports into it (1.0.12's simple template: "
+    "'import toto.methods.account.login as login') answer 1001 Cannot call")
+MULTIPART_FILES_AS_BYTES = (
+    'on Python 3 the files of a multipart body reach the method with their body as '
+    'bytes, which the JSON answer cannot encode (1.0.12 on Python 2 sent them as text)')
+SUSPECTED_BUGS = {
+    'client_error.browser': BUILTINS_REFUSED,
+    'client_error.other_client': BUILTINS_REFUSED,
+    'client_error.missing': BUILTINS_REFUSED,
+    'hostile.non_ascii_user_id': BUILTINS_REFUSED,
+}
+if sys.version_info[0] >= 3:
+    SUSPECTED_BUGS['post.multipart'] = MULTIPART_FILES_AS_BYTES
+
+
+@contextlib.contextmanager
+def suspected_bug(pair, reason):
+    """An expected failure of this package (not of 1.0.12 against itself): see above."""
+    if reason is None or pair.strict:
+        yield
+        return
+    try:
+        yield
+    except AssertionError as error:
+        pytest.xfail('suspected bug: %s\n%s' % (reason, str(error).splitlines()[0]))
+    pytest.fail('the suspected bug no longer shows: %s\nRemove it from SUSPECTED_BUGS or '
+                'the suspected_bug() around this test.' % reason)
 
 
 @pytest.fixture(scope='module', params=AGAINST, ids=AGAINST_IDS)
@@ -208,7 +244,8 @@ ALL_CASES = (GET_CASES + POST_CASES + ANSWER_CASES + DECORATOR_CASES + ASYNC_CAS
 
 @pytest.mark.parametrize('case,call', ALL_CASES, ids=[case for case, _ in ALL_CASES])
 def test_answers_match(web_pair, case, call):
-    web_pair.compare(case, call)
+    with suspected_bug(web_pair, SUSPECTED_BUGS.get(case)):
+        web_pair.compare(case, call)
 
 
 # -- what the cases pin down of 1.0.12 -----------------------------------------------------------
@@ -273,40 +310,42 @@ def _wait_for(side, name, predicate, timeout=10.0):
 
 def test_accounts_and_sessions_without_hmac(web_pair):
     pair = web_pair
-    pair.compare('accounts.create', Call(json=method('account.create', user_id='Alice',
-                                                     password='secret', team='blue')),
-                 keep='alice')
-    pair.compare('accounts.create_taken', Call(json=method('account.create', user_id='ALICE',
-                                                           password='other')))
-    pair.compare('accounts.create_without_password',
-                 Call(json=method('account.create', user_id='bob')))
-    login = pair.compare('accounts.login', Call(json=method('account.login', user_id='ALICE',
-                                                            password='secret')), keep='alice')
-    assert login.original['body']['result'] == {
-        'session_id': '<kept:alice>', 'user_id': 'alice', 'expires': '<now + 365 days>'}
-    pair.compare('accounts.login_wrong_password',
-                 Call(json=method('account.login', user_id='alice', password='wrong')))
-    pair.compare('accounts.login_unknown_user',
-                 Call(json=method('account.login', user_id='nobody', password='secret')))
-    whoami = pair.compare('authenticated.with_session',
-                          Call(json=method('whoami'), session='alice'))
-    assert whoami.original['body']['result'] == {'user_id': 'alice'}
-    pair.compare('authenticated.get_with_session', Call('GET', '/whoami', session='alice'))
-    pair.compare('optionally_authenticated.with_session',
-                 Call(json=method('maybe_whoami'), session='alice'))
-    pair.compare('authenticated_with_parameter.with_session',
-                 _with_session_parameter('alice', extra=1))
-    for count in (1, 2):
-        counted = pair.compare('sessions.increment', Call(path='/increment', json={},
-                                                          session='alice'))
-        assert counted.original['body']['result'] == {'count': count}
-    pair.compare('sessions.batch_with_session', Call(json={'batch': {
-        'a': method('whoami'), 'b': method('increment')}}, session='alice'))
-    pair.compare('accounts.update_without_password',
-                 Call(json=method('account.update', colour='red'), session='alice'))
-    pair.compare('accounts.logout', Call(json=method('account.logout'), session='alice'))
-    refused = pair.compare('accounts.after_logout', Call(json=method('whoami'), session='alice'))
-    assert refused.original['body'] == {'error': {'code': 1004, 'value': 'Not authorized'}}
+    with suspected_bug(pair, BUILTINS_REFUSED):
+        pair.compare('accounts.create', Call(json=method('account.create', user_id='Alice',
+                                                         password='secret', team='blue')),
+                     keep='alice')
+        pair.compare('accounts.create_taken', Call(json=method(
+            'account.create', user_id='ALICE', password='other')))
+        pair.compare('accounts.create_without_password',
+                     Call(json=method('account.create', user_id='bob')))
+        login = pair.compare('accounts.login', Call(json=method(
+            'account.login', user_id='ALICE', password='secret')), keep='alice')
+        assert login.original['body']['result'] == {
+            'session_id': '<kept:alice>', 'user_id': 'alice', 'expires': '<now + 365 days>'}
+        pair.compare('accounts.login_wrong_password',
+                     Call(json=method('account.login', user_id='alice', password='wrong')))
+        pair.compare('accounts.login_unknown_user',
+                     Call(json=method('account.login', user_id='nobody', password='secret')))
+        whoami = pair.compare('authenticated.with_session',
+                              Call(json=method('whoami'), session='alice'))
+        assert whoami.original['body']['result'] == {'user_id': 'alice'}
+        pair.compare('authenticated.get_with_session', Call('GET', '/whoami', session='alice'))
+        pair.compare('optionally_authenticated.with_session',
+                     Call(json=method('maybe_whoami'), session='alice'))
+        pair.compare('authenticated_with_parameter.with_session',
+                     _with_session_parameter('alice', extra=1))
+        for count in (1, 2):
+            counted = pair.compare('sessions.increment', Call(path='/increment', json={},
+                                                              session='alice'))
+            assert counted.original['body']['result'] == {'count': count}
+        pair.compare('sessions.batch_with_session', Call(json={'batch': {
+            'a': method('whoami'), 'b': method('increment')}}, session='alice'))
+        pair.compare('accounts.update_without_password',
+                     Call(json=method('account.update', colour='red'), session='alice'))
+        pair.compare('accounts.logout', Call(json=method('account.logout'), session='alice'))
+        refused = pair.compare('accounts.after_logout',
+                               Call(json=method('whoami'), session='alice'))
+        assert refused.original['body'] == {'error': {'code': 1004, 'value': 'Not authorized'}}
 
 
 def _with_session_parameter(name, **parameters):
@@ -341,90 +380,100 @@ def test_anonymous_sessions(web_pair):
 
 def test_hmac_signed_requests_and_responses(hmac_pair):
     pair = hmac_pair
-    created = pair.compare('hmac.create', Call(json=method('account.create', user_id='Carol',
-                                                           password='pw')), keep='carol')
-    assert created.original['hmac'] == 'valid'
-    assert created.original['body']['result']['key'] == '<kept:carol.key>'
-    login = pair.compare('hmac.login', Call(json=method('account.login', user_id='carol',
-                                                        password='pw')), keep='carol')
-    assert login.original['hmac'] == 'valid'
-    signed = pair.compare('hmac.signed_call', Call(path='/whoami', json={}, session='carol',
-                                                   sign=True))
-    assert signed.original['hmac'] == 'valid'
-    assert signed.original['body']['result'] == {'user_id': 'carol'}
-    pair.compare('hmac.signed_get_with_query', Call('GET', '/whoami', query=[('x', '1')],
-                                                    session='carol', sign=True))
-    pair.compare('hmac.signed_batch', Call(json={'batch': {'a': method('whoami'),
-                                                           'b': method('echo', x=1)}},
-                                           session='carol', sign=True))
-    unsigned = pair.compare('hmac.unsigned_call', Call(path='/whoami', json={},
-                                                       session='carol'))
-    assert unsigned.original['body']['error'] == {'code': 1008, 'value': 'Invalid HMAC'}
-    assert unsigned.original['hmac'] == 'valid'
-    pair.compare('hmac.wrong_signature', Call(path='/whoami', json={}, session='carol',
-                                              sign='bad'))
-    pair.compare('hmac.no_session_needed', Call(json=method('echo', x=1)))
-    pair.compare('hmac.anonymous_session', Call(json=method('anonymous')), keep='anonymous')
-    pair.compare('hmac.logout', Call(json=method('account.logout'), session='carol',
-                                     sign=True))
-    refused = pair.compare('hmac.after_logout', Call(path='/whoami', json={}, session='carol',
-                                                     sign=True))
-    assert refused.original['body'] == {'error': {'code': 1004, 'value': 'Not authorized'}}
-    assert refused.original['hmac'] is None
+    with suspected_bug(pair, BUILTINS_REFUSED):
+        created = pair.compare('hmac.create', Call(json=method(
+            'account.create', user_id='Carol', password='pw')), keep='carol')
+        assert created.original['hmac'] == 'valid'
+        assert created.original['body']['result']['key'] == '<kept:carol.key>'
+        login = pair.compare('hmac.login', Call(json=method('account.login', user_id='carol',
+                                                            password='pw')), keep='carol')
+        assert login.original['hmac'] == 'valid'
+        signed = pair.compare('hmac.signed_call', Call(path='/whoami', json={}, session='carol',
+                                                       sign=True))
+        assert signed.original['hmac'] == 'valid'
+        assert signed.original['body']['result'] == {'user_id': 'carol'}
+        pair.compare('hmac.signed_get_with_query', Call('GET', '/whoami', query=[('x', '1')],
+                                                        session='carol', sign=True))
+        pair.compare('hmac.signed_batch', Call(json={'batch': {'a': method('whoami'),
+                                                               'b': method('echo', x=1)}},
+                                               session='carol', sign=True))
+        unsigned = pair.compare('hmac.unsigned_call', Call(path='/whoami', json={},
+                                                           session='carol'))
+        assert unsigned.original['body']['error'] == {'code': 1008, 'value': 'Invalid HMAC'}
+        assert unsigned.original['hmac'] == 'valid'
+        pair.compare('hmac.wrong_signature', Call(path='/whoami', json={}, session='carol',
+                                                  sign='bad'))
+        pair.compare('hmac.no_session_needed', Call(json=method('echo', x=1)))
+        pair.compare('hmac.anonymous_session', Call(json=method('anonymous')), keep='anonymous')
+        pair.compare('hmac.logout', Call(json=method('account.logout'), session='carol',
+                                         sign=True))
+        refused = pair.compare('hmac.after_logout', Call(
+            path='/whoami', json={}, session='carol', sign=True))
+        assert refused.original['body'] == {'error': {'code': 1004, 'value': 'Not authorized'}}
+        assert refused.original['hmac'] is None
 
 
 def test_hmac_after_the_session_state_was_saved(hmac_pair):
     """1.0.12's json driver drops the session key when it saves the state."""
     pair = hmac_pair
-    pair.compare('hmac.create_for_state', Call(json=method('account.create', user_id='Cora',
-                                                           password='pw')), keep='cora')
-    counted = pair.compare('hmac.save_state', Call(path='/increment', json={}, session='cora',
-                                                   sign=True))
-    assert counted.original['body']['result'] == {'count': 1}
-    after = pair.compare('hmac.after_state_saved', Call(path='/increment', json={},
-                                                        session='cora', sign=True))
-    assert after.original['status'] == 500
+    with suspected_bug(pair, BUILTINS_REFUSED):
+        pair.compare('hmac.create_for_state', Call(json=method(
+            'account.create', user_id='Cora', password='pw')), keep='cora')
+        counted = pair.compare('hmac.save_state', Call(
+            path='/increment', json={}, session='cora', sign=True))
+        assert counted.original['body']['result'] == {'count': 1}
+        after = pair.compare('hmac.after_state_saved', Call(path='/increment', json={},
+                                                            session='cora', sign=True))
+        assert after.original['status'] == 500
 
 
 # -- cookies ---------------------------------------------------------------------------------
 
+def _own_origin(side):
+    return 'http://127.0.0.1:%d' % side.port
+
+
 def test_session_cookies(tmp_path):
     with WebPair(str(tmp_path)) as pair:
         pair.start_app('web_app', conf=app_conf(use_cookies=True, cookie_secret=COOKIE_SECRET))
-        login = pair.compare('cookies.login', Call(json=method('account.create', user_id='dan',
-                                                               password='pw')), keep='dan')
-        assert login.original['cookies']['toto-session-id']['value'] == '<signed: <kept:dan>>'
-        pair.compare('cookies.json_post', Call(path='/whoami', json={}, cookie='dan'))
-        pair.compare('cookies.header_wins', Call(path='/whoami', json={}, cookie='dan',
-                                                 headers=[('x-toto-session-id', 'A' * 22)]))
-        pair.compare('cookies.same_origin_form_post',
-                     Call(path='/whoami', form=[('a', '1')], cookie='dan',
-                          headers=[('Origin', lambda side: 'http://127.0.0.1:%d' % side.port)]))
-        pair.compare('cookies.form_post_without_origin',
-                     Call(path='/whoami', form=[('a', '1')], cookie='dan'))
-        pair.compare('cookies.cross_site_form_post',
-                     Call(path='/whoami', form=[('a', '1')], cookie='dan',
-                          headers=[('Origin', 'http://evil.example')]))
-        pair.compare('cookies.cross_site_multipart_post',
-                     Call(path='/whoami', fields=[('a', '1')], cookie='dan',
-                          headers=[('Origin', 'http://evil.example')]))
-        pair.compare('cookies.cross_site_get',
-                     Call('GET', '/whoami', cookie='dan',
-                          headers=[('Sec-Fetch-Site', 'cross-site')]))
-        pair.compare('cookies.unsigned_value_refused',
-                     Call(path='/whoami', json={}, headers=[('Cookie', 'toto-session-id=x')]))
-        pair.compare('cookies.logout', Call(json=method('account.logout'), cookie='dan'))
-        pair.compare('cookies.after_logout', Call(path='/whoami', json={}, cookie='dan'))
+        with suspected_bug(pair, BUILTINS_REFUSED):
+            login = pair.compare('cookies.login', Call(json=method(
+                'account.create', user_id='dan', password='pw')), keep='dan')
+            cookie = login.original['cookies']['toto-session-id']
+            assert cookie['value'] == '<signed: <kept:dan>>'
+            pair.compare('cookies.json_post', Call(path='/whoami', json={}, cookie='dan'))
+            pair.compare('cookies.header_wins', Call(path='/whoami', json={}, cookie='dan',
+                                                     headers=[('x-toto-session-id', 'A' * 22)]))
+            pair.compare('cookies.same_origin_form_post',
+                         Call(path='/whoami', form=[('a', '1')], cookie='dan',
+                              headers=[('Origin', _own_origin)]))
+            pair.compare('cookies.form_post_without_origin',
+                         Call(path='/whoami', form=[('a', '1')], cookie='dan'))
+            pair.compare('cookies.cross_site_form_post',
+                         Call(path='/whoami', form=[('a', '1')], cookie='dan',
+                              headers=[('Origin', 'http://evil.example')]))
+            pair.compare('cookies.cross_site_multipart_post',
+                         Call(path='/whoami', fields=[('a', '1')], cookie='dan',
+                              headers=[('Origin', 'http://evil.example')]))
+            pair.compare('cookies.cross_site_get',
+                         Call('GET', '/whoami', cookie='dan',
+                              headers=[('Sec-Fetch-Site', 'cross-site')]))
+            pair.compare('cookies.unsigned_value_refused',
+                         Call(path='/whoami', json={},
+                              headers=[('Cookie', 'toto-session-id=x')]))
+            pair.compare('cookies.logout', Call(json=method('account.logout'), cookie='dan'))
+            pair.compare('cookies.after_logout', Call(path='/whoami', json={}, cookie='dan'))
 
 
 def test_session_cookies_with_hmac(tmp_path):
     with WebPair(str(tmp_path)) as pair:
         pair.start_app('web_app', conf=app_conf(use_cookies=True, cookie_secret=COOKIE_SECRET,
                                                 hmac_enabled=True))
-        pair.compare('cookies_hmac.login', Call(json=method('account.create', user_id='erin',
-                                                            password='pw')), keep='erin')
-        pair.compare('cookies_hmac.signed_call', Call(path='/whoami', json={}, cookie='erin',
-                                                      session='erin', sign=True))
+        with suspected_bug(pair, BUILTINS_REFUSED):
+            pair.compare('cookies_hmac.login', Call(json=method(
+                'account.create', user_id='erin', password='pw')), keep='erin')
+            pair.compare('cookies_hmac.signed_call', Call(
+                path='/whoami', json={}, cookie='erin', session='erin', sign=True))
 
 
 # -- method selection and the root -------------------------------------------------------------

@@ -7,6 +7,8 @@ the handler first) that ``hooks_log`` reports, and checks what it was given.
 import os
 import time
 
+from tornado.web import Application
+
 from toto.handler import TotoHandler
 
 STARTED = {}
@@ -24,7 +26,7 @@ def _after(handler, transaction_id):
 
 def init(db_connection=None, application=None):
     STARTED['db_connection'] = db_connection is not None
-    STARTED['application'] = type(application).__name__
+    STARTED['application'] = isinstance(application, Application)
     TotoHandler.set_before_handler(_before)
     TotoHandler.set_after_handler(_after)
 
