@@ -17,6 +17,7 @@ import sys
 import time
 
 import pytest
+import tornado
 
 import oracle
 from oracle import SideFile
@@ -52,6 +53,11 @@ BUILTINS_REFUSED = (
 MULTIPART_FILES_AS_BYTES = (
     'on Python 3 the files of a multipart body reach the method with their body as '
     'bytes, which the JSON answer cannot encode (1.0.12 on Python 2 sent them as text)')
+ON_CLOSE_TORNADO_5 = (
+    "on Tornado 5.1 TotoHandler.on_connection_close fails first thing: tornado's own "
+    "RequestHandler.on_connection_close calls self.request.body.done() for a "
+    "@stream_request_body handler, and the handler has made the body bytes; the method "
+    "modules' on_connection_close and on_finish never run")
 SUSPECTED_BUGS = {
     'client_error.browser': BUILTINS_REFUSED,
     'client_error.other_client': BUILTINS_REFUSED,
@@ -281,6 +287,12 @@ def test_hooks_see_every_method_and_the_batch(web_pair):
 
 def test_on_connection_close_is_called_when_the_client_leaves(web_pair):
     """A method that never answers; the client hangs up once the method was invoked."""
+    bug = ON_CLOSE_TORNADO_5 if tornado.version_info[0] < 6 else None
+    with suspected_bug(web_pair, bug):
+        _client_leaves(web_pair)
+
+
+def _client_leaves(web_pair):
     web_pair.compare('on_close.before', Call(json=method('on_close_log')))
     web_pair.send(Call(json=method('hooks_log', clear=True)))
     for side in web_pair.sides:
@@ -290,7 +302,7 @@ def test_on_connection_close_is_called_when_the_client_leaves(web_pair):
             _wait_for(side, 'hooks_log', lambda result: 'on_close' in result['before'])
         finally:
             sock.close()
-        _wait_for(side, 'on_close_log', lambda result: result['closed'] >= 1)
+        _wait_for(side, 'on_close_log', lambda result: result['closed'] >= 1, timeout=5.0)
     comparison = web_pair.compare('on_close.after', Call(json=method('on_close_log')))
     assert comparison.original['body'] == {'result': {'closed': 1}}
 
