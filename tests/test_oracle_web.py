@@ -21,6 +21,7 @@ import tornado
 
 import oracle
 from oracle import SideFile
+import oracle_web
 from oracle_web import Call, WebPair
 
 AGAINST = [oracle.COMPAT, oracle.ORIGINAL]
@@ -529,3 +530,72 @@ def test_method_select_parameter(tmp_path):
         pair.compare('method_select_parameter.get', Call('GET', '/echo'))
         pair.compare('method_select_parameter.batch',
                      Call(json={'batch': {'k': method('echo', x=1)}}))
+
+
+# -- the templates -------------------------------------------------------------------------------
+
+def test_the_simple_template(tmp_path):
+    """``toto-create <path> simple`` on each side, served with the json database."""
+    with WebPair(str(tmp_path)) as pair:
+        pair.start_template('simple')
+        with suspected_bug(pair, BUILTINS_REFUSED):
+            pair.compare('simple.create', Call(json=method(
+                'account.create', user_id='gus', password='pw')), keep='gus')
+            for count in (1, 2, 3):
+                counted = pair.compare('simple.increment', Call(json=method('increment'),
+                                                                session='gus'))
+                assert counted.original['body']['result'] == {'count': count}
+            pair.compare('simple.login', Call(json=method(
+                'account.login', user_id='gus', password='pw')), keep='gus')
+            counted = pair.compare('simple.increment_after_login',
+                                   Call(json=method('increment'), session='gus'))
+            assert counted.original['body']['result'] == {'count': 1}
+            pair.compare('simple.client_error', Call(json=method(
+                'client_error', client_error='oops', client_type='browser_js')))
+            pair.compare('simple.logout', Call(json=method('account.logout'), session='gus'))
+            pair.compare('simple.after_logout', Call(json=method('increment'), session='gus'))
+
+
+def test_the_chat_template_across_two_processes(tmp_path):
+    """Long polls on both processes of each side are answered by one posted message."""
+    with WebPair(str(tmp_path)) as pair:
+        pair.start_template('chat', processes=2, events=True)
+        receivers = [Call(json=method('receive_message'), timeout=30.0),
+                     Call(path='/receive_message', json={}, timeout=30.0)] * 2
+        answers = dict((side.role, _long_polls(side, receivers)) for side in pair.sides)
+        for index, call in enumerate(receivers):
+            comparison = oracle_web.check(oracle_web.WebComparison(
+                'chat.receive_message', call,
+                dict((role, answers[role][index]) for role in answers),
+                dict((side.role, oracle_web.answer_aspects(answers[side.role][index], side))
+                     for side in pair.sides)), pair.strict)
+            assert comparison.original['body'] == {'result': {'message': 'hello, chat'}}
+        pair.compare('chat.post_message', Call(json=method('post_message',
+                                                           message='hello, chat')))
+        pair.compare('chat.post_without_message', Call(json=method('post_message')))
+
+
+def _long_polls(side, calls, deadline=20.0):
+    """Start ``calls`` at once on ``side``; post messages until every one is answered."""
+    import threading
+    answers = [None] * len(calls)
+
+    def receive(index, call):
+        answers[index] = side.send(call)
+    threads = [threading.Thread(target=receive, args=item) for item in enumerate(calls)]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    post = Call(json=method('post_message', message='hello, chat'))
+    give_up = time.time() + deadline
+    # A message reaches only the long polls already waiting: post until none is left.
+    while any(thread.is_alive() for thread in threads) and time.time() < give_up:
+        side.send(post)
+        for thread in threads:
+            thread.join(0.2)
+    for thread in threads:
+        thread.join(max(0.0, give_up - time.time()))
+    if any(answer is None for answer in answers):
+        raise AssertionError('%s: long polls unanswered after %.0f s\n%s'
+                             % (side.title, deadline, side.describe()))
+    return answers
