@@ -54,6 +54,7 @@ from __future__ import print_function
 import base64
 import calendar
 import collections
+import contextlib
 import copy
 import email.utils
 import hashlib
@@ -69,6 +70,7 @@ import sys
 import time
 import uuid
 
+import pytest
 from six.moves.urllib.parse import urlencode
 
 import oracle
@@ -88,6 +90,41 @@ PROBE_METHOD = 'oracle_kit_probe'
 _SIDE_TITLES = {ORIGINAL: 'Toto 1.0.12', COMPAT: 'this package'}
 COOKIE_NAME = 'toto-session-id'
 _DAY = 24 * 60 * 60.0
+
+
+# -- suspected bugs ---------------------------------------------------------------------------
+
+# Defects of this package that the comparisons and the browser test show, reported to
+# their branches (the kit does not change toto/).  Where one shows, the test is an
+# expected failure; once it is fixed the test fails, saying to remove the marker.
+BUILTINS_REFUSED = (
+    "toto._methods.find_method refuses modules defined outside the method package, so "
+    "the built-in methods an app imports into it (1.0.12's simple template: "
+    "'import toto.methods.account.login as login') answer 1001 Cannot call")
+MULTIPART_FILES_AS_BYTES = (
+    'on Python 3 the files of a multipart body reach the method with their body as '
+    'bytes, which the JSON answer cannot encode (1.0.12 on Python 2 sent them as text)')
+ON_CLOSE_TORNADO_5 = (
+    "on Tornado 5.1 TotoHandler.on_connection_close fails first thing: tornado's own "
+    "RequestHandler.on_connection_close calls self.request.body.done() for a "
+    "@stream_request_body handler, and the handler has made the body bytes; the method "
+    "modules' on_connection_close and on_finish never run")
+
+
+@contextlib.contextmanager
+def suspected_bug(reason, strict=False):
+    """Turn a failure of the block into an expected one (``reason``), and its success into
+    a failure that says the bug is gone.  No-op without a reason or when ``strict`` (1.0.12
+    compared with itself has none of this package's bugs)."""
+    if reason is None or strict:
+        yield
+        return
+    try:
+        yield
+    except (AssertionError, KeyError) as error:
+        pytest.xfail('suspected bug: %s\n%s' % (reason, str(error).splitlines()[0]))
+    pytest.fail('the suspected bug no longer shows: %s\nRemove the suspected_bug() marker.'
+                % reason)
 
 
 # -- HTTP on a plain socket ------------------------------------------------------------------

@@ -11,7 +11,6 @@ The shared pairs run twice: against this package (``vs-this-package``) and again
 1.0.12 itself (``vs-1.0.12``), which shows that the masks hide only what is random.
 """
 
-import contextlib
 import socket
 import sys
 import time
@@ -22,7 +21,8 @@ import tornado
 import oracle
 from oracle import SideFile
 import oracle_web
-from oracle_web import Call, WebPair
+from oracle_web import (BUILTINS_REFUSED, MULTIPART_FILES_AS_BYTES, ON_CLOSE_TORNADO_5, Call,
+                        WebPair, suspected_bug)
 
 AGAINST = [oracle.COMPAT, oracle.ORIGINAL]
 AGAINST_IDS = ['vs-this-package', 'vs-1.0.12']
@@ -44,21 +44,6 @@ def method(name, **parameters):
     return {'method': name, 'parameters': parameters}
 
 
-# Suspected bugs of this package that the comparisons show (reported; toto/ is not
-# changed here).  Where one shows, the test is an expected failure; once it is fixed the
-# test fails, saying to remove it from here.
-BUILTINS_REFUSED = (
-    "toto._methods.find_method refuses modules defined outside the method package, so "
-    "the built-in methods an app imports into it (1.0.12's simple template: "
-    "'import toto.methods.account.login as login') answer 1001 Cannot call")
-MULTIPART_FILES_AS_BYTES = (
-    'on Python 3 the files of a multipart body reach the method with their body as '
-    'bytes, which the JSON answer cannot encode (1.0.12 on Python 2 sent them as text)')
-ON_CLOSE_TORNADO_5 = (
-    "on Tornado 5.1 TotoHandler.on_connection_close fails first thing: tornado's own "
-    "RequestHandler.on_connection_close calls self.request.body.done() for a "
-    "@stream_request_body handler, and the handler has made the body bytes; the method "
-    "modules' on_connection_close and on_finish never run")
 SUSPECTED_BUGS = {
     'client_error.browser': BUILTINS_REFUSED,
     'client_error.other_client': BUILTINS_REFUSED,
@@ -67,20 +52,6 @@ SUSPECTED_BUGS = {
 }
 if sys.version_info[0] >= 3:
     SUSPECTED_BUGS['post.multipart'] = MULTIPART_FILES_AS_BYTES
-
-
-@contextlib.contextmanager
-def suspected_bug(pair, reason):
-    """An expected failure of this package (not of 1.0.12 against itself): see above."""
-    if reason is None or pair.strict:
-        yield
-        return
-    try:
-        yield
-    except AssertionError as error:
-        pytest.xfail('suspected bug: %s\n%s' % (reason, str(error).splitlines()[0]))
-    pytest.fail('the suspected bug no longer shows: %s\nRemove it from SUSPECTED_BUGS or '
-                'the suspected_bug() around this test.' % reason)
 
 
 @pytest.fixture(scope='module', params=AGAINST, ids=AGAINST_IDS)
@@ -251,7 +222,7 @@ ALL_CASES = (GET_CASES + POST_CASES + ANSWER_CASES + DECORATOR_CASES + ASYNC_CAS
 
 @pytest.mark.parametrize('case,call', ALL_CASES, ids=[case for case, _ in ALL_CASES])
 def test_answers_match(web_pair, case, call):
-    with suspected_bug(web_pair, SUSPECTED_BUGS.get(case)):
+    with suspected_bug(SUSPECTED_BUGS.get(case), web_pair.strict):
         web_pair.compare(case, call)
 
 
@@ -289,7 +260,7 @@ def test_hooks_see_every_method_and_the_batch(web_pair):
 def test_on_connection_close_is_called_when_the_client_leaves(web_pair):
     """A method that never answers; the client hangs up once the method was invoked."""
     bug = ON_CLOSE_TORNADO_5 if tornado.version_info[0] < 6 else None
-    with suspected_bug(web_pair, bug):
+    with suspected_bug(bug, web_pair.strict):
         _client_leaves(web_pair)
 
 
@@ -324,7 +295,7 @@ def _wait_for(side, name, predicate, timeout=10.0):
 
 def test_accounts_and_sessions_without_hmac(web_pair):
     pair = web_pair
-    with suspected_bug(pair, BUILTINS_REFUSED):
+    with suspected_bug(BUILTINS_REFUSED, pair.strict):
         pair.compare('accounts.create', Call(json=method('account.create', user_id='Alice',
                                                          password='secret', team='blue')),
                      keep='alice')
@@ -394,7 +365,7 @@ def test_anonymous_sessions(web_pair):
 
 def test_hmac_signed_requests_and_responses(hmac_pair):
     pair = hmac_pair
-    with suspected_bug(pair, BUILTINS_REFUSED):
+    with suspected_bug(BUILTINS_REFUSED, pair.strict):
         created = pair.compare('hmac.create', Call(json=method(
             'account.create', user_id='Carol', password='pw')), keep='carol')
         assert created.original['hmac'] == 'valid'
@@ -430,7 +401,7 @@ def test_hmac_signed_requests_and_responses(hmac_pair):
 def test_hmac_after_the_session_state_was_saved(hmac_pair):
     """1.0.12's json driver drops the session key when it saves the state."""
     pair = hmac_pair
-    with suspected_bug(pair, BUILTINS_REFUSED):
+    with suspected_bug(BUILTINS_REFUSED, pair.strict):
         pair.compare('hmac.create_for_state', Call(json=method(
             'account.create', user_id='Cora', password='pw')), keep='cora')
         counted = pair.compare('hmac.save_state', Call(
@@ -450,7 +421,7 @@ def _own_origin(side):
 def test_session_cookies(tmp_path):
     with WebPair(str(tmp_path)) as pair:
         pair.start_app('web_app', conf=app_conf(use_cookies=True, cookie_secret=COOKIE_SECRET))
-        with suspected_bug(pair, BUILTINS_REFUSED):
+        with suspected_bug(BUILTINS_REFUSED, pair.strict):
             login = pair.compare('cookies.login', Call(json=method(
                 'account.create', user_id='dan', password='pw')), keep='dan')
             cookie = login.original['cookies']['toto-session-id']
@@ -483,7 +454,7 @@ def test_session_cookies_with_hmac(tmp_path):
     with WebPair(str(tmp_path)) as pair:
         pair.start_app('web_app', conf=app_conf(use_cookies=True, cookie_secret=COOKIE_SECRET,
                                                 hmac_enabled=True))
-        with suspected_bug(pair, BUILTINS_REFUSED):
+        with suspected_bug(BUILTINS_REFUSED, pair.strict):
             pair.compare('cookies_hmac.login', Call(json=method(
                 'account.create', user_id='erin', password='pw')), keep='erin')
             pair.compare('cookies_hmac.signed_call', Call(
@@ -498,7 +469,7 @@ def test_compatibility_options_restore_1_0_12(tmp_path):
             use_cookies=True, cookie_secret=COOKIE_SECRET, allow_cross_site_cookies=True,
             cookie_httponly=False, cors_allow_headers=['*']))
         pair.compare('compat_options.requested_headers', OPTIONS_CASES[1][1])
-        with suspected_bug(pair, BUILTINS_REFUSED):
+        with suspected_bug(BUILTINS_REFUSED, pair.strict):
             pair.compare('compat_options.login', Call(json=method(
                 'account.create', user_id='fay', password='pw')), keep='fay')
             accepted = pair.compare('compat_options.cross_site_form_post', Call(
@@ -538,7 +509,7 @@ def test_the_simple_template(tmp_path):
     """``toto-create <path> simple`` on each side, served with the json database."""
     with WebPair(str(tmp_path)) as pair:
         pair.start_template('simple')
-        with suspected_bug(pair, BUILTINS_REFUSED):
+        with suspected_bug(BUILTINS_REFUSED, pair.strict):
             pair.compare('simple.create', Call(json=method(
                 'account.create', user_id='gus', password='pw')), keep='gus')
             for count in (1, 2, 3):
