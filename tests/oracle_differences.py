@@ -435,7 +435,7 @@ DIFFERENCES.update({
         accepts=_web_answer(_tornado_500, status=400, cors=_CORS, content_type=(
             'application/json'), body=lambda body: body['error']['code'] == 1000 and body[
                 'error']['value'].startswith('The request body is not valid JSON: '))),
-    'hostile.not_utf8': Difference(
+    'hostile.invalid_utf_encoding': Difference(
         call='a JSON body with bytes that are not UTF-8',
         original='HTTP 500, Tornado\'s HTML page',
         now="400, ``{'code': 1000, 'value': 'The request body is not UTF-8 text'}``",

@@ -19,6 +19,7 @@ import pytest
 import tornado
 
 import oracle
+import oracle_differences
 from oracle import SideFile
 import oracle_web
 from oracle_web import (BUILTINS_REFUSED, MULTIPART_FILES_AS_BYTES, ON_CLOSE_TORNADO_5, Call,
@@ -52,6 +53,79 @@ SUSPECTED_BUGS = {
 }
 if sys.version_info[0] >= 3:
     SUSPECTED_BUGS['post.multipart'] = MULTIPART_FILES_AS_BYTES
+
+
+# -- the kit's comparison, without servers --------------------------------------------------------
+
+def _comparison(case, original, other):
+    aspects = {oracle.ORIGINAL: original, oracle.COMPAT: other}
+    return oracle_web.WebComparison(case, Call(), {}, aspects)
+
+
+ANSWER = {'status': 200, 'body': {'result': {'a': 1, 'b': 2}},
+          'key_order': {'.': ['result'], '.result': ['a', 'b']},
+          'cookies': {'toto-session-id': {'value': '<kept:x>', 'path': '/',
+                                          'expires': '<now + 21159 days>'}}}
+
+
+def test_a_part_that_differs_in_every_answer_is_accepted_by_its_http_entry():
+    reordered = dict(ANSWER, key_order={'.': ['result'], '.result': ['b', 'a']},
+                     cookies={'toto-session-id': {'value': '<kept:x>', 'path': '/',
+                                                  'expires': '<now + 365 days>',
+                                                  'httponly': True}})
+    comparison = oracle_web.check(_comparison('kit.any_case', ANSWER, reordered))
+    assert comparison.differences == [oracle_differences.DIFFERENCES['http.cookies'],
+                                      oracle_differences.DIFFERENCES['http.key_order']]
+
+
+def test_other_keys_or_values_fail_even_where_the_order_may_differ():
+    renamed = dict(ANSWER, key_order={'.': ['result'], '.result': ['a', 'c']})
+    with pytest.raises(AssertionError) as failure:
+        oracle_web.check(_comparison('kit.any_case', ANSWER, renamed))
+    assert 'unlisted difference' in str(failure.value)
+    resigned = dict(ANSWER, cookies={'toto-session-id': {
+        'value': '<kept:y>', 'path': '/', 'expires': '<now + 365 days>'}})
+    with pytest.raises(AssertionError):
+        oracle_web.check(_comparison('kit.any_case', ANSWER, resigned))
+
+
+def test_the_oracle_against_itself_accepts_no_difference():
+    reordered = dict(ANSWER, key_order={'.': ['result'], '.result': ['b', 'a']})
+    with pytest.raises(AssertionError) as failure:
+        oracle_web.check(_comparison('kit.any_case', ANSWER, reordered), strict=True)
+    assert 'differs from itself' in str(failure.value)
+
+
+def test_a_case_entry_sees_the_whole_answer():
+    hanging = {'status': '<no answer within 3 s>'}
+    answered = {'status': 200, 'body': {'batch': {}}, 'cors': oracle_differences._CORS,
+                'content_type': ['text/html; charset=UTF-8', 'application/json']}
+    comparison = oracle_web.check(_comparison('batch.empty', hanging, answered))
+    assert comparison.differences == [oracle_differences.DIFFERENCES['batch.empty']]
+    with pytest.raises(AssertionError) as failure:
+        oracle_web.check(_comparison('batch.empty', hanging, dict(answered, status=500)))
+    assert 'does not accept' in str(failure.value)
+
+
+def test_answers_are_read_as_clients_read_them():
+    raw = (b'HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=UTF-8\r\n'
+           b'Content-Type: application/json\r\nX-Toto-Hmac: %s\r\n'
+           b'Set-Cookie: toto-session-id=abc; expires=Fri, 10 Nov 2084 10:00:00 GMT; Path=/\r\n'
+           b'Access-Control-Allow-Methods: POST,GET\r\n\r\n')
+    body = b'{"session": {"session_id": "S" , "expires": 1}, "result": 1}'
+    side = oracle_web.WebSide.__new__(oracle_web.WebSide)
+    side.kept = {'s': {'session_id': 'S', 'key': 'k'}}
+    mac = oracle_web.response_hmac('k', 'S', body).encode('ascii')
+    aspects = oracle_web.answer_aspects(oracle_web.parse_answer(raw % mac + body), side)
+    assert aspects['content_type'] == ['text/html; charset=UTF-8', 'application/json']
+    assert aspects['hmac'] == 'valid'
+    assert aspects['cors'] == {'access-control-allow-methods': ['GET', 'POST']}
+    assert aspects['cookies']['toto-session-id']['path'] == '/'
+    assert aspects['body'] == {'session': {'session_id': '<kept:s>', 'expires': '<now + %d days>'
+                                           % round((1 - time.time()) / 86400)}, 'result': 1}
+    assert aspects['json_format'] == 'other'  # the space before the comma
+    aspects = oracle_web.answer_aspects(oracle_web.parse_answer(raw % b'AAAA' + body), side)
+    assert aspects['hmac'] == 'invalid'
 
 
 @pytest.fixture(scope='module', params=AGAINST, ids=AGAINST_IDS)
@@ -201,7 +275,7 @@ OPTIONS_CASES = [
 HOSTILE_CASES = [
     ('hostile.invalid_json', Call(path='/echo', body=b'{"x": ', content_type='application/json')),
     ('hostile.empty_json_body', Call(path='/echo', body=b'', content_type='application/json')),
-    ('hostile.not_utf8', Call(path='/echo', body=b'{"x": "\xff\xfe"}',
+    ('hostile.invalid_utf_encoding', Call(path='/echo', body=b'{"x": "\xff\xfe"}',
                               content_type='application/json')),
     ('hostile.deep_nesting', Call(path='/echo', body=b'[' * 100000 + b']' * 100000,
                                   content_type='application/json')),
