@@ -390,7 +390,8 @@ def run(args, log):
         for server in servers.values():
             server.wait_ready()
             for mode in modes:
-                load(server, mode, args.warmup, args.connections, directory)
+                if args.warmup > 0:
+                    load(server, mode, args.warmup, args.connections, directory)
         log('servers ready: ' + ', '.join(server.label for server in servers.values()))
         results = {}
         for index in range(args.rounds):
