@@ -8,16 +8,24 @@ under ``hmac_enabled``), over a real JSON database connection.
 
 from __future__ import absolute_import, division, print_function
 
+import hmac
+import json
 import logging
 import time
+from base64 import b64encode
+from collections import OrderedDict
+from hashlib import sha1
 
 import pytest
+import six
 
+import websupport
 from dbsupport import cheap_password_hashes  # noqa: F401 - autouse
-from toto.exceptions import (ERROR_MISSING_PARAMS, ERROR_NOT_AUTHORIZED, ERROR_USER_ID_EXISTS,
-                             ERROR_USER_NOT_FOUND, TotoException)
+from toto.exceptions import (ERROR_INVALID_HMAC, ERROR_MISSING_PARAMS, ERROR_NOT_AUTHORIZED,
+                             ERROR_USER_ID_EXISTS, ERROR_USER_NOT_FOUND, TotoException)
 from toto.jsondbconnection import JSONConnection
 from toto.session import TotoSession
+from websupport import ROOT
 
 
 class SessionHandler(object):
@@ -243,3 +251,122 @@ def test_client_error_cuts_long_text(db, caplog):
         call(client_error, db, {'client_error': u'é' * 10000, 'client_type': 'browser_js'})
     message = caplog.records[-1].getMessage()
     assert len(message) < 4200 and message.endswith('(10000 characters)')
+
+
+# -- through a real TotoHandler and HTTP server ---------------------------------------------
+#
+# The method package is toto.methods itself: account.login is toto.methods.account.login.
+
+@pytest.fixture
+def web_db(tmp_path):
+    return websupport.json_connection(str(tmp_path), session_ttl=3600)
+
+
+def serve(db_connection, **option_values):
+    option_values.setdefault('method_module', 'toto.methods')
+    return websupport.WebServer(db_connection=db_connection, **option_values)
+
+
+def signed_post(server, method, parameters, session):
+    """POST signed as 1.0.12 clients sign: base64(HMAC-SHA1(key, 'POST' + uri + body))."""
+    body = websupport.json_body({'method': method, 'parameters': parameters})
+    headers = {'x-toto-session-id': session['session_id']}
+    if session.get('key'):
+        digest = hmac.new(session['key'].encode('ascii'), b'POST' + ROOT.encode('ascii') + body,
+                          sha1).digest()
+        headers['x-toto-hmac'] = b64encode(digest).decode('ascii')
+    return server.post(ROOT, raw=body, content_type='application/json', headers=headers)
+
+
+def answer_signature_is_valid(response, key):
+    session_id = response.json['session']['session_id']
+    digest = hmac.new(key.encode('ascii'), session_id.encode('ascii') + response.body,
+                      sha1).digest()
+    return response.header('x-toto-hmac') == b64encode(digest).decode('ascii')
+
+
+def test_an_account_over_http_create_update_logout(web_db):
+    with serve(web_db) as server:
+        created = server.call('account.create', {'user_id': 'Alice', 'password': 'secret'})
+        result = created.json['result']
+        assert result['user_id'] == 'alice' and 'key' not in result
+        assert created.json['session']['session_id'] == result['session_id']
+        session = {'session_id': result['session_id']}
+
+        refused = signed_post(server, 'account.update', {'colour': 'red'}, session)
+        assert refused.status == 200
+        assert refused.json['error'] == {'code': ERROR_MISSING_PARAMS,
+                                         'value': 'Missing parameters: password'}
+        updated = signed_post(server, 'account.update', {'password': 'secret', 'colour': 'red'},
+                              session)
+        assert updated.json['result'] == {'updated_fields': ['colour']}
+
+        taken = server.call('account.create', {'user_id': 'ALICE', 'password': 'x'})
+        assert taken.json['error']['code'] == ERROR_USER_ID_EXISTS
+        assert signed_post(server, 'account.logout', {}, session).json['result'] == {
+            'authenticated': False}
+        after = signed_post(server, 'account.update', {'password': 'secret'}, session)
+        assert after.json['error'] == {'code': ERROR_NOT_AUTHORIZED, 'value': 'Not authorized'}
+
+
+def test_login_hands_out_the_hmac_key_and_requests_are_signed_with_it(web_db):
+    web_db.create_account('carol', 'pw')
+    with serve(web_db, hmac_enabled=True) as server:
+        login_answer = server.call('account.login', {'user_id': 'CAROL', 'password': 'pw'})
+        result = login_answer.json['result']
+        assert len(result['key']) == 22
+        # On Python 3, the keys in the order 1.0.12 wrote them (without hash randomization:
+        # on Python 2 the order is the dict's, as it was).
+        in_order = json.loads(login_answer.text, object_pairs_hook=OrderedDict)['result']
+        if six.PY3:
+            assert list(in_order) == ['expires', 'user_id', 'key', 'session_id']
+        assert answer_signature_is_valid(login_answer, result['key'])
+        session = {'session_id': result['session_id'], 'key': result['key']}
+
+        updated = signed_post(server, 'account.update',
+                              {'password': 'pw', 'new_password': 'pw2'}, session)
+        renewed = updated.json['result']
+        assert renewed['updated_fields'] == ['password']
+        assert renewed['session_id'] != session['session_id'] and len(renewed['key']) == 22
+        assert updated.json['session']['session_id'] == renewed['session_id']
+        assert answer_signature_is_valid(updated, renewed['key'])
+
+        unsigned = signed_post(server, 'account.logout', {},
+                               {'session_id': renewed['session_id']})
+        assert unsigned.json['error']['code'] == ERROR_INVALID_HMAC
+        logged_out = signed_post(server, 'account.logout', {},
+                                 {'session_id': renewed['session_id'], 'key': renewed['key']})
+        assert logged_out.json['result'] == {'authenticated': False}
+        again = server.call('account.login', {'user_id': 'carol', 'password': 'pw2'})
+        assert again.json['result']['user_id'] == 'carol'
+
+
+def test_client_error_over_http(web_db):
+    with serve(web_db) as server:
+        answer = server.call('client_error', {'client_error': 'TypeError: x is undefined',
+                                              'client_type': 'browser_js'})
+        assert answer.json == {'result': {'logged': True}}
+
+
+def test_sessions_kept_in_client_ids_through_the_handler(web_db):
+    from toto.clientsessioncache import AESCipher, ClientCache
+    try:
+        cipher = AESCipher(b'k' * 16 + b'i' * 16)
+    except ImportError as error:
+        pytest.skip(str(error))
+    web_db.set_session_cache(ClientCache(cipher, b'h' * 32))
+    with serve(web_db, hmac_enabled=True) as server:
+        created = server.call('account.create', {'user_id': 'erin', 'password': 'pw'}).json
+        session = {'session_id': created['result']['session_id'],
+                   'key': created['result']['key']}
+        assert len(session['session_id']) > 100
+        updated = signed_post(server, 'account.update', {'password': 'pw', 'nick': 'e'},
+                              session)
+        assert updated.json['result'] == {'updated_fields': ['nick']}
+        # Each lookup renews the session, which gives it a new id; the old one still works.
+        renewed_id = updated.json['session']['session_id']
+        assert renewed_id != session['session_id']
+        assert answer_signature_is_valid(updated, session['key'])
+        forged = dict(session, session_id=session['session_id'][:-8] + 'AAAAAAA=')
+        refused = signed_post(server, 'account.logout', {}, forged)
+        assert refused.json['error'] == {'code': -1, 'value': 'Invalid session HMAC'}

@@ -109,11 +109,14 @@ class WebServer(object):
     ``option_values`` are set while the handler class is configured.
     ``db_connection`` is what handlers get (default: a FakeConnection).
     ``hooks`` maps setter names (``set_before_handler``...) to functions.
-    ``settings`` go to the tornado ``Application`` (cookie_secret...).
+    ``settings`` go to the tornado ``Application`` (cookie_secret...), ``server_settings``
+    to the ``HTTPServer`` (xheaders...).
     """
 
-    def __init__(self, db_connection=None, hooks=None, settings=None, **option_values):
+    def __init__(self, db_connection=None, hooks=None, settings=None, server_settings=None,
+                 **option_values):
         option_values.setdefault('method_module', 'web_methods')
+        self.server_settings = server_settings or {}
         self.option_values = option_values
         self.db_connection = db_connection
         self.hooks = hooks or {}
@@ -145,7 +148,7 @@ class WebServer(object):
         app = web.Application([(ROUTE, self.handler_class,
                                 {'db_connection': self.db_connection})],
                               log_function=lambda handler: None, **self.app_settings)
-        self._server = HTTPServer(app)
+        self._server = HTTPServer(app, **self.server_settings)
         self._server.add_sockets(sockets)
 
     @gen.coroutine

@@ -69,7 +69,7 @@ def _record(handler, proxy, result, error):
     if key in results or handler._finished:
         logger.warning('batch entry %r answered twice (or after the answer); ignored', key)
         return
-    handler._after_invoke(proxy.transaction_id)
+    handler._run_after_hook(proxy.transaction_id)
     if error is not None:
         results[key] = {'error': error if isinstance(error, dict) and error
                         else handler.error_info(error)}

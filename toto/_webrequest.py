@@ -230,14 +230,10 @@ def _missing_method():
     return TotoException(ERROR_MISSING_METHOD, 'Missing method.')
 
 
-def _path_name(path):
-    return path.replace('/', '.')
-
-
 def method_name_both(path, body):
     """``both`` (and any unknown method_select): the URL path wins, then ``body['method']``."""
     if path:
-        return _path_name(path)
+        return path.replace('/', '.')
     if isinstance(body, dict) and 'method' in body:
         return body['method']
     raise _missing_method()
@@ -246,7 +242,7 @@ def method_name_both(path, body):
 def method_name_url(path, body):
     """``url``: the path only."""
     if path:
-        return _path_name(path)
+        return path.replace('/', '.')
     raise _missing_method()
 
 

@@ -64,6 +64,8 @@ def encode(document, response_type, settings):
     saying why (1.0.12 answered an HTML 500).
     """
     try:
+        if response_type == 'application/json':
+            return json.dumps(document)
         return _encode(document, response_type, settings)
     except Exception as error:  # TypeError, ValueError, OverflowError, bson's InvalidDocument
         logger.error('cannot encode an answer as %s: %s', response_type, error)
@@ -77,9 +79,9 @@ def encode(document, response_type, settings):
 
 
 def _encode(document, response_type, settings):
-    if response_type == 'application/bson':
+    if response_type == 'application/bson' and settings.bson is not None:
         return settings.bson.encode(document)
-    if response_type == 'application/msgpack':
+    if response_type == 'application/msgpack' and settings.msgpack is not None:
         return settings.msgpack.dumps(document)
     return json.dumps(document)
 

@@ -22,7 +22,6 @@ import logging
 import signal
 import time
 
-import tornado
 from tornado import gen
 
 logger = logging.getLogger('toto.server')
@@ -82,10 +81,10 @@ class GracefulStop(object):
         self._deadline = time.time() + max(0.0, self.timeout)
         self.http_server.stop()
         sockets = self.application.close_websockets()
-        left = self.application.unfinished()
-        logger.info('%s stopping (%s): no new connections; %d request%s and websocket%s '
-                    'to finish, for up to %g s (--shutdown_timeout)', self.name, reason,
-                    left, '' if left == 1 else 's', '' if sockets == 1 else 's',
+        requests = max(0, self.application.unfinished() - sockets)
+        logger.info('%s stopping (%s): no new connections; %d request%s to answer and %d '
+                    'websocket%s closing, for up to %g s (--shutdown_timeout)', self.name,
+                    reason, requests, _plural(requests), sockets, _plural(sockets),
                     self.timeout)
         self._check()
 
@@ -97,7 +96,7 @@ class GracefulStop(object):
         if left:
             logger.warning('%s: --shutdown_timeout (%g s) is over with %d request%s or '
                            'websocket%s unfinished: closing them', self.name, self.timeout,
-                           left, '' if left == 1 else 's', '' if left == 1 else 's')
+                           left, _plural(left), _plural(left))
         else:
             logger.info('%s: every request taken is answered', self.name)
         self._close_connections()
@@ -121,11 +120,19 @@ class GracefulStop(object):
         self.io_loop.stop()
 
 
+def _plural(count):
+    return '' if count == 1 else 's'
+
+
 def _call_from_signal(io_loop, callback):
-    # Tornado 6 runs on asyncio, whose call_soon_threadsafe (add_callback)
-    # may be called from a signal handler; add_callback_from_signal is
-    # deprecated there.  Tornado 5's own loop needs the signal variant.
-    if tornado.version_info >= (6,):
-        io_loop.add_callback(callback)
+    asyncio_loop = getattr(io_loop, 'asyncio_loop', None)
+    if asyncio_loop is not None:
+        # Tornado 6.  Its add_callback, called on the loop's own thread (as a
+        # signal handler is), only queues the callback without waking the
+        # loop, which may then wait in select() for ever; and its
+        # add_callback_from_signal is deprecated.  call_soon_threadsafe
+        # wakes it.
+        asyncio_loop.call_soon_threadsafe(callback)
     else:
+        # Tornado 5 on Python 2: its own loop wakes itself here.
         io_loop.add_callback_from_signal(callback)

@@ -6,14 +6,16 @@ session id; ``load_session`` checks the signature and decrypts it again. Every s
 shares the two keys can load every session, with no session table to share. Install it from a
 startup function::
 
+    import os
     from toto.clientsessioncache import AESCipher, ClientCache
 
-    def on_start(db_connection, **kwargs):          # --startup_function=startup.on_start
-        cipher = AESCipher(options.session_aes_key)   # 32, 40 or 48 bytes: key + IV
-        db_connection.set_session_cache(ClientCache(cipher, options.session_hmac_key))
+    def on_start(db_connection, **kwargs):      # --startup_function=startup.on_start
+        # 32, 40 or 48 bytes: the AES key (16, 24 or 32 bytes), then a 16-byte IV.
+        cipher = AESCipher(os.environ['SESSION_AES_KEY'])
+        db_connection.set_session_cache(ClientCache(cipher, os.environ['SESSION_HMAC_KEY']))
 
-Keep the session state small: it travels with every request (an empty session makes an id of
-about 240 characters). ``AESCipher`` needs pycryptodome or pycryptodomex
+Keep the session state small: it travels with every request (a new session makes an id of
+about 200 characters). ``AESCipher`` needs pycryptodome or pycryptodomex
 (``pip install toto-compat[clientcache]``).
 
 The id, as Toto 1.0.12 wrote it, so that ids from either load in the other::

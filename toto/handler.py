@@ -113,7 +113,6 @@ class TotoHandler(RequestHandler):
         self.session = None
         self.registered_event_handlers = []
         self.headers_only = False
-        self.transaction_id = uuid4()
         self.__dict__['async'] = False
         self._active_methods = []
         # respond() may come from any thread: it runs on this loop.
@@ -123,6 +122,18 @@ class TotoHandler(RequestHandler):
         self._responded = False
         self._chunks = []
         self._body_size = 0
+
+    @property
+    def transaction_id(self):
+        """A ``uuid.UUID`` naming this request for the hooks (made when first read)."""
+        transaction_id = self.__dict__.get('_transaction_id')
+        if transaction_id is None:
+            transaction_id = self.__dict__['_transaction_id'] = uuid4()
+        return transaction_id
+
+    @transaction_id.setter
+    def transaction_id(self, value):
+        self.__dict__['_transaction_id'] = value
 
     # -- the request body (streamed, so that a body over the limit gets a clean 413) ----
 
@@ -204,9 +215,15 @@ class TotoHandler(RequestHandler):
         self.session = None
         self._add_cors_headers()
         outcome = self._call(path, body, parameters, self)
-        if isinstance(outcome, tuple):
-            return self._complete(*outcome)
-        return self._after(self._complete_later(outcome))
+        if outcome.__class__ is not tuple:
+            return self._after(self._complete_later(outcome))
+        result, error, asynchronous = outcome
+        if not asynchronous and (result is not None or error):
+            # The common case, without the steps an asynchronous method needs.
+            self.respond(result, error, allow_async=False)
+            self._run_after_hook()
+            return None
+        return self._complete(result, error, asynchronous)
 
     def _call(self, path, body, parameters, target):
         """Run the method for ``target`` (the handler or a batch proxy).
@@ -214,7 +231,7 @@ class TotoHandler(RequestHandler):
         Returns ``(result, error, asynchronous)``, or a Future of it when the
         method returned one.
         """
-        start = time.time()
+        start = time.time() if logger.isEnabledFor(logging.DEBUG) else None
         asynchronous = False
         try:
             name = self._method_name(path, body)
@@ -222,14 +239,16 @@ class TotoHandler(RequestHandler):
             invoke = method.invoke
             asynchronous = hasattr(invoke, 'asynchronous')
             _check_jsonp_callback(invoke, parameters)
-            self._before_invoke(target.transaction_id, name)
+            if type(self)._before_invoke is not _no_before_hook:
+                self._before_invoke(target.transaction_id, name)
             self._active_methods.append(method)
             output = invoke(target, parameters)
         except Exception as error:
             return None, self._error_answer(error, target), asynchronous
-        if is_awaitable(output):
+        if type(output) not in _PLAIN_TYPES and is_awaitable(output):
             return self._awaited(output, name, start, asynchronous, target)
-        logger.info('call %s %0.4fms', name, (time.time() - start) * 1000.0)
+        if start is not None:
+            _log_call(name, start)
         return output, None, asynchronous
 
     @gen.coroutine
@@ -238,7 +257,8 @@ class TotoHandler(RequestHandler):
             result = yield output
         except Exception as error:
             raise gen.Return((None, self._error_answer(error, target), asynchronous))
-        logger.info('call %s %0.4fms', name, (time.time() - start) * 1000.0)
+        if start is not None:
+            _log_call(name, start)
         raise gen.Return((result, None, asynchronous))
 
     @gen.coroutine
@@ -250,7 +270,7 @@ class TotoHandler(RequestHandler):
         waiting = self._complete_outcome(result, error, asynchronous)
         if waiting is not None:
             return self._after(waiting)
-        self._after_invoke(self.transaction_id)
+        self._run_after_hook()
         return None
 
     def _complete_outcome(self, result, error, asynchronous):
@@ -272,10 +292,24 @@ class TotoHandler(RequestHandler):
                 self._answer.set_result(None)
         return self._answer
 
+    def _release(self):
+        """End the wait of :meth:`_answered` (once the answer is written or cannot be)."""
+        if self._answer is not None and not self._answer.done():
+            future_set_result_unless_cancelled(self._answer, None)
+
     @gen.coroutine
     def _after(self, waiting):
         yield waiting
-        self._after_invoke(self.transaction_id)
+        self._run_after_hook()
+
+    def _run_after_hook(self, transaction_id=None):
+        # The answer is written: a failing hook is logged, not turned into an error page.
+        if type(self)._after_invoke is _no_after_hook:
+            return
+        try:
+            self._after_invoke(transaction_id or self.transaction_id)
+        except Exception:
+            logger.exception('the after handler failed')
 
     def _find_method(self, name):
         method = self._method_cache.get(name) if isinstance(name, six.string_types) else None
@@ -356,14 +390,15 @@ class TotoHandler(RequestHandler):
             return
         if self._settings.single_content_type:
             self.set_header('Content-Type', content_type)
+        elif content_type in _KNOWN_TYPES:
+            self._headers.add('Content-Type', content_type)  # no need for tornado's checks
         else:
             self.add_header('Content-Type', content_type)
         if not self.headers_only:
             self.write(body)
         if finish:
             self._responded = True
-            if self._answer is not None:
-                future_set_result_unless_cancelled(self._answer, None)
+            self._release()
 
     def _answer_refusal(self, error):
         """Answer a :class:`RequestError` now: its status and a Toto error body."""
@@ -374,8 +409,15 @@ class TotoHandler(RequestHandler):
         self.finish()
 
     def _add_cors_headers(self):
-        self._add_origin_header()
-        self.add_header('Access-Control-Expose-Headers', _websession.HMAC_HEADER)
+        settings = self._settings
+        if settings.allow_origin_header is not None:
+            # Known safe values: tornado's checks of add_header() are not needed.
+            headers = self._headers
+            headers.add('Access-Control-Allow-Origin', settings.allow_origin_header)
+            headers.add('Access-Control-Expose-Headers', _websession.HMAC_HEADER)
+        else:
+            self._add_origin_header()
+            self.add_header('Access-Control-Expose-Headers', _websession.HMAC_HEADER)
 
     def _add_origin_header(self):
         settings = self._settings
@@ -474,7 +516,9 @@ class TotoHandler(RequestHandler):
 
     def on_connection_close(self):
         """Call ``on_connection_close(handler)`` of each method module this request called."""
-        RequestHandler.on_connection_close(self)
+        if self._chunks is not None:
+            # The body was still arriving: tornado's own cleanup ends its wait for it.
+            RequestHandler.on_connection_close(self)
         for method in self._active_methods:
             hook = getattr(method, 'on_connection_close', None)
             if hook is not None:
@@ -484,9 +528,8 @@ class TotoHandler(RequestHandler):
                     logger.exception('on_connection_close of %s failed',
                                      getattr(method, '__name__', method))
         self.on_finish()
-        if self._answer is not None:
-            # Nobody can read the answer now: let tornado end the request.
-            future_set_result_unless_cancelled(self._answer, None)
+        # Nobody can read the answer now: let tornado end the request.
+        self._release()
 
     def on_finish(self):
         while self.registered_event_handlers:
@@ -528,6 +571,20 @@ class TotoHandler(RequestHandler):
 
 
 _ALLOWED_METHODS = 'HEAD,POST,OPTIONS,GET'
+
+
+def _log_call(name, start):
+    # 1.0.12 logged every call at INFO; a line per request costs as much as the
+    # rest of a small request, and tornado's access log has the time already.
+    logger.debug('call %s %0.4fms', name, (time.time() - start) * 1000.0)
+
+_KNOWN_TYPES = frozenset(['application/json', 'application/bson', 'application/msgpack',
+                          'application/octet-stream', 'text/javascript'])
+_no_before_hook = TotoHandler.__dict__['_before_invoke']
+_no_after_hook = TotoHandler.__dict__['_after_invoke']
+# Results that are certainly not awaitable: checked before the slower is_awaitable().
+_PLAIN_TYPES = frozenset([dict, list, tuple, str, bytes, six.text_type, int, float, bool,
+                          type(None)] + list(six.integer_types))
 
 
 def _merged_header_list(allowed, requested):

@@ -64,6 +64,8 @@ from tornado.options import options
 import toto._server_options  # noqa: F401 - defines the server options
 from toto import _webapp, _webserver_reload
 from toto._webserver_stop import GracefulStop
+# 1.0.12's server module had these names too; apps may import them from here.
+from toto.handler import TotoHandler
 from toto.service import TotoService, process_count
 
 logger = logging.getLogger('toto.server')
@@ -131,7 +133,9 @@ class TotoServer(TotoService):
         super(TotoServer, self).run()
 
     def _stops_gracefully(self, reason):
-        if self._stop_requested is None:
+        # Asked to stop: a restart for --autoreload under way becomes a stop.
+        self._restart_for = None
+        if self._stop_requested in (None, 'autoreload'):
             self._stop_requested = reason
             return True
         # A second signal: stop at once.
@@ -227,16 +231,15 @@ class TotoServer(TotoService):
             self._start_error = sys.exc_info()
             io_loop.stop()
             return
-        self._stop = GracefulStop(io_loop, http_server, application,
+        self._graceful_stop = GracefulStop(io_loop, http_server, application,
                                   options.shutdown_timeout,
                                   name='server %d' % service_id)
-        self._stop.take_signals()
+        self._graceful_stop.take_signals()
         logger.info('Starting server %d on port %s', service_id, self.port)
 
 
 def _configure_handlers():
     """Read the options into the handler classes, as 1.0.12's constructor did."""
-    from toto.handler import TotoHandler
     TotoHandler.configure()
     if options.use_web_sockets:
         from toto.sockets import TotoSocketHandler
@@ -260,4 +263,4 @@ def _signal(pid, signum):
         pass  # ended already
 
 
-__all__ = ['TotoServer']
+__all__ = ['TotoServer', 'TotoHandler', 'process_count']

@@ -1,4 +1,5 @@
 import logging
+import signal
 from typing import Any, Optional, Tuple, Union
 
 logger: logging.Logger
@@ -15,6 +16,8 @@ class TotoService:
     # (function_options) that are imported before the options are read in full.
     module_options: Tuple[str, ...]
     function_options: Tuple[str, ...]
+    # Signals that stop the service (SIGINT only when it is not ignored).
+    stop_signals: Tuple[signal.Signals, ...]
     # conf_file: a tornado.options conf file; kwargs: options by name. Applied
     # in that order, then the command line.
     def __init__(self, conf_file: Optional[str] = None, **kwargs: Any) -> None: ...

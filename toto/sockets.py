@@ -236,7 +236,7 @@ class TotoSocketHandler(WebSocketHandler):
             self._pending += 1
             self._io_loop.add_future(gen.convert_yielded(result),
                                      functools.partial(self._coroutine_done, call))
-        elif getattr(method.invoke, 'asynchronous', False):
+        elif hasattr(method.invoke, 'asynchronous'):
             if not call.answered:
                 self._pending += 1
                 call.on_answer = self._call_done

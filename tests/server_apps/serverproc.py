@@ -31,16 +31,21 @@ STOP_TIMEOUT = 15.0
 _STARTED = re.compile(r'Starting server (\d+) on port (\d+)')
 
 
-def child_env(notes=None):
-    """This checkout of toto and the tests' helpers importable; notes go to ``notes``."""
+def child_env(notes=None, path=(), conf_file=None):
+    """This checkout of toto, the tests' helpers and ``path`` importable; notes go to ``notes``.
+
+    ``conf_file``: the conf file ``run_server.py`` gives TotoServer.
+    """
     import toto
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(toto.__file__)))
-    paths = [root, APPS_DIR, TESTS_DIR]
+    paths = list(path) + [root, APPS_DIR, TESTS_DIR]
     if env.get('PYTHONPATH'):
         paths.append(env['PYTHONPATH'])
     env['PYTHONPATH'] = os.pathsep.join(paths)
     env.pop('TOTO_TEST_SERVER_CONF', None)
+    if conf_file:
+        env['TOTO_TEST_SERVER_CONF'] = conf_file
     if notes:
         env['TOTO_TEST_NOTES'] = notes
     return env
@@ -177,27 +182,35 @@ class ServerGroup(object):
         self._count += 1
         return '%s%d' % (prefix, self._count)
 
-    def argv(self, args, processes=1):
+    def argv(self, args, processes=1, conf_file=None):
+        """The command line: ``args`` after the usual options (web_methods unless a conf
+        file or ``args`` name the method module)."""
         argv = [sys.executable, SERVER_SCRIPT, '--port=0', '--bind_host=127.0.0.1',
-                '--method_module=web_methods', '--processes=%d' % processes,
-                '--pidfile=' + self.path('server.pid')]
+                '--processes=%d' % processes, '--pidfile=' + self.path('server.pid')]
+        if not conf_file and not [arg for arg in args if arg.startswith('--method_module')]:
+            argv.append('--method_module=web_methods')
         return argv + list(args)
 
-    def start(self, args=(), processes=1, wait=True):
-        """Start a server; with ``wait``, return once its ``processes`` processes started."""
+    def start(self, args=(), processes=1, wait=True, path=(), conf_file=None):
+        """Start a server; with ``wait``, return once its ``processes`` processes started.
+
+        ``path``: more folders to import from (before the test apps); ``conf_file``:
+        the conf file given to TotoServer.
+        """
         name = self._name('server')
-        server = Server(name, self.argv(args, processes), child_env(self.notes),
+        server = Server(name, self.argv(args, processes, conf_file),
+                        child_env(self.notes, path, conf_file),
                         self.path(name + '.log'), self.directory)
         self.servers.append(server)
         if wait:
             server.wait_started(processes)
         return server
 
-    def command(self, args, processes=1, timeout=30.0):
+    def command(self, args, processes=1, timeout=30.0, path=()):
         """Run ``run_server.py`` with ``args`` (e.g. ``--stop``) to its end: (code, output)."""
         name = self._name('command')
         log_path = self.path(name + '.log')
-        process = _popen(self.argv(args, processes), log_path, child_env(self.notes),
+        process = _popen(self.argv(args, processes), log_path, child_env(self.notes, path),
                          self.directory)
         deadline = time.time() + timeout
         while process.poll() is None and time.time() < deadline:
@@ -208,15 +221,16 @@ class ServerGroup(object):
                                  % (args, timeout, read_text(log_path)))
         return process.returncode, read_text(log_path)
 
-    def note(self, prefix, timeout=10.0):
-        """Wait for a note whose name starts with ``prefix``; return the rest of its name."""
+    def note(self, prefix, suffix='', timeout=10.0):
+        """Wait for a note named ``prefix...suffix``; return the part between."""
         def find():
             for name in sorted(os.listdir(self.notes)):
-                if name.startswith(prefix) and not name.endswith('.tmp'):
-                    return name[len(prefix):]
+                if (name.startswith(prefix) and name.endswith(suffix)
+                        and not name.endswith('.tmp')):
+                    return name[len(prefix):len(name) - len(suffix)]
             return None
-        return wait_until(find, timeout, message='no note %s* within %.0f s:\n%s'
-                          % (prefix, timeout, self.logs()))
+        return wait_until(find, timeout, message='no note %s*%s within %.0f s:\n%s'
+                          % (prefix, suffix, timeout, self.logs()))
 
     def pidfiles(self):
         return dict((os.path.basename(path), pid) for path, pid in

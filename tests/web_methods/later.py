@@ -11,6 +11,6 @@ def invoke(handler, parameters):
             handler.respond(error=TotoException(4343, parameters['error']))
         else:
             handler.respond(result={'later': parameters.get('value')})
-    timer = threading.Timer(parameters.get('delay', 0.05), answer)
+    timer = threading.Timer(float(parameters.get('delay', 0.05)), answer)
     timer.daemon = True
     timer.start()

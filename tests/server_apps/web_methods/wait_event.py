@@ -1,4 +1,7 @@
-"""A long poll, as the chat template's receive_message: answer with the next 'message' event."""
+"""A long poll, as the chat template's receive_message: answer with the next 'message' event.
+
+It leaves the note ``waiting-<pid>-<tag>`` once it waits, so the test knows where.
+"""
 
 import os
 
@@ -11,4 +14,4 @@ def invoke(handler, parameters):
     def receive(message):
         handler.respond(result={'message': message, 'pid': os.getpid()})
     handler.register_event_handler('message', receive, deregister_on_finish=True)
-    leave_note('waiting-%d' % os.getpid())
+    leave_note('waiting-%d-%s' % (os.getpid(), parameters.get('tag', 0)))

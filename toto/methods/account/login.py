@@ -11,17 +11,27 @@ A wrong user id or password answers ``ERROR_USER_NOT_FOUND`` (1005).
 
 from __future__ import absolute_import, division, print_function
 
+import six
+
 from toto.invocation import requires
 
-__all__ = ['invoke', 'session_answer']
+__all__ = ['invoke']
 
 
-def session_answer(session):
+def _session_answer(session):
     """The login answer for ``session``: its id, end, user id and, if any, HMAC key."""
-    answer = {'session_id': session.session_id, 'expires': session.expires,
-              'user_id': session.user_id}
+    if six.PY2:
+        # Built as 1.0.12 built it: a Python 2 dict's order depends on that too.
+        answer = {'session_id': session.session_id, 'expires': session.expires,
+                  'user_id': session.user_id}
+        if session.key:
+            answer['key'] = session.key
+        return answer
+    # In the order 1.0.12's dict wrote the keys on Python 2, so that the JSON text is the same.
+    answer = {'expires': session.expires, 'user_id': session.user_id}
     if session.key:
         answer['key'] = session.key
+    answer['session_id'] = session.session_id
     return answer
 
 
@@ -29,4 +39,4 @@ def session_answer(session):
 def invoke(handler, parameters):
     """Log in: a new session for ``user_id`` (any case) if ``password`` is right."""
     handler.create_session(parameters['user_id'], parameters['password'])
-    return session_answer(handler.session)
+    return _session_answer(handler.session)

@@ -25,9 +25,14 @@ SERVER_URL = os.environ.get('TOTO_URL', 'http://localhost:8888/')
 SESSION_FILE = 'session.conf'
 
 
+def _bytes(text):
+    return text if isinstance(text, bytes) else text.encode('utf-8')
+
+
 def _signature(key, message):
-    digest = hmac.new(key.encode('utf-8'), message, hashlib.sha1).digest()
-    return base64.b64encode(digest).decode('ascii')
+    """base64(HMAC-SHA1(key, message)) as a native string (a header value)."""
+    encoded = base64.b64encode(hmac.new(_bytes(key), message, hashlib.sha1).digest())
+    return encoded if isinstance(encoded, str) else encoded.decode('ascii')
 
 
 def _request_path(url):
@@ -43,7 +48,7 @@ def toto_request(method, params=None, session=None):
     if session.get('session_id'):
         headers['x-toto-session-id'] = session['session_id']
         if session.get('key'):
-            signed = b'POST' + _request_path(SERVER_URL).encode('utf-8') + body
+            signed = b'POST' + _bytes(_request_path(SERVER_URL)) + body
             headers['x-toto-hmac'] = _signature(session['key'], signed)
     response = urlopen(Request(SERVER_URL, body, headers), timeout=60)
     text = response.read()
@@ -59,8 +64,8 @@ def _check_signature(answer, text, signature, session):
     session_id = (answer.get('session') or {}).get('session_id')
     if not (key and session_id):
         return
-    expected = _signature(key, session_id.encode('utf-8') + text)
-    if not signature or not hmac.compare_digest(expected, signature):
+    expected = _signature(key, _bytes(session_id) + text)
+    if not signature or not hmac.compare_digest(_bytes(expected), _bytes(signature)):
         raise ValueError('the answer is not signed with the session key')
 
 

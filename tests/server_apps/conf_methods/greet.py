@@ -1,0 +1,5 @@
+from tornado.options import options
+
+
+def invoke(handler, parameters):
+    return options.greeting
