@@ -104,12 +104,6 @@ BUILTINS_REFUSED = (
 MULTIPART_FILES_AS_BYTES = (
     'on Python 3 the files of a multipart body reach the method with their body as '
     'bytes, which the JSON answer cannot encode (1.0.12 on Python 2 sent them as text)')
-ON_CLOSE_TORNADO_5 = (
-    "on Tornado 5.1 TotoHandler.on_connection_close fails first thing: tornado's own "
-    "RequestHandler.on_connection_close calls self.request.body.done() for a "
-    "@stream_request_body handler, and the handler has made the body bytes; the method "
-    "modules' on_connection_close and on_finish never run")
-
 
 @contextlib.contextmanager
 def suspected_bug(reason, strict=False):

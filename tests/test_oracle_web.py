@@ -16,14 +16,12 @@ import sys
 import time
 
 import pytest
-import tornado
 
 import oracle
 import oracle_differences
 from oracle import SideFile
 import oracle_web
-from oracle_web import (BUILTINS_REFUSED, MULTIPART_FILES_AS_BYTES, ON_CLOSE_TORNADO_5, Call,
-                        WebPair, suspected_bug)
+from oracle_web import BUILTINS_REFUSED, MULTIPART_FILES_AS_BYTES, Call, WebPair, suspected_bug
 
 AGAINST = [oracle.COMPAT, oracle.ORIGINAL]
 AGAINST_IDS = ['vs-this-package', 'vs-1.0.12']
@@ -333,12 +331,6 @@ def test_hooks_see_every_method_and_the_batch(web_pair):
 
 def test_on_connection_close_is_called_when_the_client_leaves(web_pair):
     """A method that never answers; the client hangs up once the method was invoked."""
-    bug = ON_CLOSE_TORNADO_5 if tornado.version_info[0] < 6 else None
-    with suspected_bug(bug, web_pair.strict):
-        _client_leaves(web_pair)
-
-
-def _client_leaves(web_pair):
     web_pair.compare('on_close.before', Call(json=method('on_close_log')))
     web_pair.send(Call(json=method('hooks_log', clear=True)))
     for side in web_pair.sides:
