@@ -55,7 +55,6 @@ from __future__ import print_function
 import base64
 import calendar
 import collections
-import contextlib
 import email.utils
 import hashlib
 import hmac
@@ -94,18 +93,9 @@ _DAY = 24 * 60 * 60.0
 
 # -- suspected bugs ---------------------------------------------------------------------------
 
-# Defects of this package that the comparisons and the browser test show, reported to
-# their branches (the kit does not change toto/).  Where one shows, the test is an
+# A defect of this package that a comparison or the browser test shows, reported to
+# be fixed (the kit does not change toto/): marked, the test is an
 # expected failure; once it is fixed the test fails, saying to remove the marker.
-BUILTINS_REFUSED = (
-    "toto._methods.find_method refuses modules defined outside the method package, so "
-    "the built-in methods an app imports into it (1.0.12's simple template: "
-    "'import toto.methods.account.login as login') answer 1001 Cannot call")
-MULTIPART_FILES_AS_BYTES = (
-    'on Python 3 the files of a multipart body reach the method with their body as '
-    'bytes, which the JSON answer cannot encode (1.0.12 on Python 2 sent them as text)')
-
-@contextlib.contextmanager
 def suspected_bug(reason, strict=False):
     """Turn a failure of the block into an expected one (``reason``), and its success into
     a failure that says the bug is gone.  No-op without a reason or when ``strict`` (1.0.12

@@ -36,7 +36,7 @@ from tornado.web import Application, StaticFileHandler
 import oracle
 import oracle_web
 from oracle import SideFile
-from oracle_web import BUILTINS_REFUSED, WebSide, suspected_bug
+from oracle_web import WebSide
 from support import LoopThread, free_port
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -245,8 +245,7 @@ def _get_json(side, path):
 # -- the protocol ------------------------------------------------------------------------------
 
 def test_the_protocol_from_a_browser_with_hmac(tmp_path, chromium, page_origin):
-    with suspected_bug(BUILTINS_REFUSED):
-        _run_the_protocol(tmp_path, chromium, page_origin)
+    _run_the_protocol(tmp_path, chromium, page_origin)
 
 
 def _run_the_protocol(tmp_path, chromium, page_origin):
@@ -303,8 +302,7 @@ def _cross_site_post(requests, page_origin):
 
 def test_a_cross_site_form_post_with_the_session_cookie_is_refused(tmp_path, chromium,
                                                                    page_origin):
-    with suspected_bug(BUILTINS_REFUSED):
-        _refuse_the_cross_site_post(tmp_path, chromium, page_origin)
+    _refuse_the_cross_site_post(tmp_path, chromium, page_origin)
 
 
 def _refuse_the_cross_site_post(tmp_path, chromium, page_origin):

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 
 import pytest
 from tornado.options import options
@@ -26,7 +25,6 @@ import toto.events  # noqa: F401
 import toto.methods.account.login
 from toto._create import (ProjectError, available_templates, create_project, main,
                           template_directory)
-from toto._methods import find_method
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'server_apps'))
 import serverproc  # noqa: E402
@@ -180,21 +178,6 @@ def test_the_chat_confs_keep_1_0_12s_settings():
 
 # -- the projects, served ------------------------------------------------------------------
 
-def _builtin_methods_reachable():
-    # The simple project serves toto.methods' account methods by importing them into its
-    # own method package, as 1.0.12's template did: the method lookup must follow that.
-    package = types.ModuleType('probe_methods')
-    package.login = toto.methods.account.login
-    try:
-        return find_method(package, 'login') is toto.methods.account.login
-    except AttributeError:
-        return False
-
-
-needs_builtin_methods = pytest.mark.xfail(
-    not _builtin_methods_reachable(), strict=True,
-    reason="toto._methods.find_method refuses the built-ins an app's method package imports "
-           "(import toto.methods.account.login as login): 'account.create' answers 1001")
 
 # Password hashes at a test cost (the default takes 0.3 s each on Python 2.7).
 CHEAP_HASHES = '--password_hash_iterations=1000'
@@ -255,7 +238,6 @@ def run_script(project, script, url, stdin=b'', timeout=60):
     return process.returncode, output.decode('utf-8', 'replace')
 
 
-@needs_builtin_methods
 @pytest.mark.parametrize('hmac_enabled', [False, True], ids=['plain', 'hmac'])
 def test_the_simple_project_keeps_accounts_and_counters(tmp_path, serve_project, hmac_enabled):
     project = create_project(str(tmp_path / 'simple'))
@@ -279,7 +261,6 @@ def test_the_simple_project_keeps_accounts_and_counters(tmp_path, serve_project,
     assert ('key=' in session_conf) == hmac_enabled
 
 
-@needs_builtin_methods
 def test_the_simple_projects_requests_are_refused_with_a_wrong_key(tmp_path, serve_project):
     project = create_project(str(tmp_path / 'simple'))
     server = serve_project(project, args=[CHEAP_HASHES, '--hmac_enabled'])

@@ -12,7 +12,6 @@ The shared pairs run twice: against this package (``vs-this-package``) and again
 """
 
 import socket
-import sys
 import time
 
 import pytest
@@ -21,7 +20,7 @@ import oracle
 import oracle_differences
 from oracle import SideFile
 import oracle_web
-from oracle_web import BUILTINS_REFUSED, MULTIPART_FILES_AS_BYTES, Call, WebPair, suspected_bug
+from oracle_web import Call, WebPair
 
 AGAINST = [oracle.COMPAT, oracle.ORIGINAL]
 AGAINST_IDS = ['vs-this-package', 'vs-1.0.12']
@@ -43,14 +42,6 @@ def method(name, **parameters):
     return {'method': name, 'parameters': parameters}
 
 
-SUSPECTED_BUGS = {
-    'client_error.browser': BUILTINS_REFUSED,
-    'client_error.other_client': BUILTINS_REFUSED,
-    'client_error.missing': BUILTINS_REFUSED,
-    'hostile.non_ascii_user_id': BUILTINS_REFUSED,
-}
-if sys.version_info[0] >= 3:
-    SUSPECTED_BUGS['post.multipart'] = MULTIPART_FILES_AS_BYTES
 
 
 # -- the kit's comparison, without servers --------------------------------------------------------
@@ -294,8 +285,7 @@ ALL_CASES = (GET_CASES + POST_CASES + ANSWER_CASES + DECORATOR_CASES + ASYNC_CAS
 
 @pytest.mark.parametrize('case,call', ALL_CASES, ids=[case for case, _ in ALL_CASES])
 def test_answers_match(web_pair, case, call):
-    with suspected_bug(SUSPECTED_BUGS.get(case), web_pair.strict):
-        web_pair.compare(case, call)
+    web_pair.compare(case, call)
 
 
 # -- what the cases pin down of 1.0.12 -----------------------------------------------------------
@@ -361,42 +351,41 @@ def _wait_for(side, name, predicate, timeout=10.0):
 
 def test_accounts_and_sessions_without_hmac(web_pair):
     pair = web_pair
-    with suspected_bug(BUILTINS_REFUSED, pair.strict):
-        pair.compare('accounts.create', Call(json=method('account.create', user_id='Alice',
-                                                         password='secret', team='blue')),
-                     keep='alice')
-        pair.compare('accounts.create_taken', Call(json=method(
-            'account.create', user_id='ALICE', password='other')))
-        pair.compare('accounts.create_without_password',
-                     Call(json=method('account.create', user_id='bob')))
-        login = pair.compare('accounts.login', Call(json=method(
-            'account.login', user_id='ALICE', password='secret')), keep='alice')
-        assert login.original['body']['result'] == {
-            'session_id': '<kept:alice>', 'user_id': 'alice', 'expires': '<now + 365 days>'}
-        pair.compare('accounts.login_wrong_password',
-                     Call(json=method('account.login', user_id='alice', password='wrong')))
-        pair.compare('accounts.login_unknown_user',
-                     Call(json=method('account.login', user_id='nobody', password='secret')))
-        whoami = pair.compare('authenticated.with_session',
-                              Call(json=method('whoami'), session='alice'))
-        assert whoami.original['body']['result'] == {'user_id': 'alice'}
-        pair.compare('authenticated.get_with_session', Call('GET', '/whoami', session='alice'))
-        pair.compare('optionally_authenticated.with_session',
-                     Call(json=method('maybe_whoami'), session='alice'))
-        pair.compare('authenticated_with_parameter.with_session',
-                     _with_session_parameter('alice', extra=1))
-        for count in (1, 2):
-            counted = pair.compare('sessions.increment', Call(path='/increment', json={},
-                                                              session='alice'))
-            assert counted.original['body']['result'] == {'count': count}
-        pair.compare('sessions.batch_with_session', Call(json={'batch': {
-            'a': method('whoami'), 'b': method('increment')}}, session='alice'))
-        pair.compare('accounts.update_without_password',
-                     Call(json=method('account.update', colour='red'), session='alice'))
-        pair.compare('accounts.logout', Call(json=method('account.logout'), session='alice'))
-        refused = pair.compare('accounts.after_logout',
-                               Call(json=method('whoami'), session='alice'))
-        assert refused.original['body'] == {'error': {'code': 1004, 'value': 'Not authorized'}}
+    pair.compare('accounts.create', Call(json=method('account.create', user_id='Alice',
+                                                     password='secret', team='blue')),
+                 keep='alice')
+    pair.compare('accounts.create_taken', Call(json=method(
+        'account.create', user_id='ALICE', password='other')))
+    pair.compare('accounts.create_without_password',
+                 Call(json=method('account.create', user_id='bob')))
+    login = pair.compare('accounts.login', Call(json=method(
+        'account.login', user_id='ALICE', password='secret')), keep='alice')
+    assert login.original['body']['result'] == {
+        'session_id': '<kept:alice>', 'user_id': 'alice', 'expires': '<now + 365 days>'}
+    pair.compare('accounts.login_wrong_password',
+                 Call(json=method('account.login', user_id='alice', password='wrong')))
+    pair.compare('accounts.login_unknown_user',
+                 Call(json=method('account.login', user_id='nobody', password='secret')))
+    whoami = pair.compare('authenticated.with_session',
+                          Call(json=method('whoami'), session='alice'))
+    assert whoami.original['body']['result'] == {'user_id': 'alice'}
+    pair.compare('authenticated.get_with_session', Call('GET', '/whoami', session='alice'))
+    pair.compare('optionally_authenticated.with_session',
+                 Call(json=method('maybe_whoami'), session='alice'))
+    pair.compare('authenticated_with_parameter.with_session',
+                 _with_session_parameter('alice', extra=1))
+    for count in (1, 2):
+        counted = pair.compare('sessions.increment', Call(path='/increment', json={},
+                                                          session='alice'))
+        assert counted.original['body']['result'] == {'count': count}
+    pair.compare('sessions.batch_with_session', Call(json={'batch': {
+        'a': method('whoami'), 'b': method('increment')}}, session='alice'))
+    pair.compare('accounts.update_without_password',
+                 Call(json=method('account.update', colour='red'), session='alice'))
+    pair.compare('accounts.logout', Call(json=method('account.logout'), session='alice'))
+    refused = pair.compare('accounts.after_logout',
+                           Call(json=method('whoami'), session='alice'))
+    assert refused.original['body'] == {'error': {'code': 1004, 'value': 'Not authorized'}}
 
 
 def _with_session_parameter(name, **parameters):
@@ -431,51 +420,49 @@ def test_anonymous_sessions(web_pair):
 
 def test_hmac_signed_requests_and_responses(hmac_pair):
     pair = hmac_pair
-    with suspected_bug(BUILTINS_REFUSED, pair.strict):
-        created = pair.compare('hmac.create', Call(json=method(
-            'account.create', user_id='Carol', password='pw')), keep='carol')
-        assert created.original['hmac'] == 'valid'
-        assert created.original['body']['result']['key'] == '<kept:carol.key>'
-        login = pair.compare('hmac.login', Call(json=method('account.login', user_id='carol',
-                                                            password='pw')), keep='carol')
-        assert login.original['hmac'] == 'valid'
-        signed = pair.compare('hmac.signed_call', Call(path='/whoami', json={}, session='carol',
-                                                       sign=True))
-        assert signed.original['hmac'] == 'valid'
-        assert signed.original['body']['result'] == {'user_id': 'carol'}
-        pair.compare('hmac.signed_get_with_query', Call('GET', '/whoami', query=[('x', '1')],
-                                                        session='carol', sign=True))
-        pair.compare('hmac.signed_batch', Call(json={'batch': {'a': method('whoami'),
-                                                               'b': method('echo', x=1)}},
-                                               session='carol', sign=True))
-        unsigned = pair.compare('hmac.unsigned_call', Call(path='/whoami', json={},
-                                                           session='carol'))
-        assert unsigned.original['body']['error'] == {'code': 1008, 'value': 'Invalid HMAC'}
-        assert unsigned.original['hmac'] == 'valid'
-        pair.compare('hmac.wrong_signature', Call(path='/whoami', json={}, session='carol',
-                                                  sign='bad'))
-        pair.compare('hmac.no_session_needed', Call(json=method('echo', x=1)))
-        pair.compare('hmac.anonymous_session', Call(json=method('anonymous')), keep='anonymous')
-        pair.compare('hmac.logout', Call(json=method('account.logout'), session='carol',
-                                         sign=True))
-        refused = pair.compare('hmac.after_logout', Call(
-            path='/whoami', json={}, session='carol', sign=True))
-        assert refused.original['body'] == {'error': {'code': 1004, 'value': 'Not authorized'}}
-        assert refused.original['hmac'] is None
+    created = pair.compare('hmac.create', Call(json=method(
+        'account.create', user_id='Carol', password='pw')), keep='carol')
+    assert created.original['hmac'] == 'valid'
+    assert created.original['body']['result']['key'] == '<kept:carol.key>'
+    login = pair.compare('hmac.login', Call(json=method('account.login', user_id='carol',
+                                                        password='pw')), keep='carol')
+    assert login.original['hmac'] == 'valid'
+    signed = pair.compare('hmac.signed_call', Call(path='/whoami', json={}, session='carol',
+                                                   sign=True))
+    assert signed.original['hmac'] == 'valid'
+    assert signed.original['body']['result'] == {'user_id': 'carol'}
+    pair.compare('hmac.signed_get_with_query', Call('GET', '/whoami', query=[('x', '1')],
+                                                    session='carol', sign=True))
+    pair.compare('hmac.signed_batch', Call(json={'batch': {'a': method('whoami'),
+                                                           'b': method('echo', x=1)}},
+                                           session='carol', sign=True))
+    unsigned = pair.compare('hmac.unsigned_call', Call(path='/whoami', json={},
+                                                       session='carol'))
+    assert unsigned.original['body']['error'] == {'code': 1008, 'value': 'Invalid HMAC'}
+    assert unsigned.original['hmac'] == 'valid'
+    pair.compare('hmac.wrong_signature', Call(path='/whoami', json={}, session='carol',
+                                              sign='bad'))
+    pair.compare('hmac.no_session_needed', Call(json=method('echo', x=1)))
+    pair.compare('hmac.anonymous_session', Call(json=method('anonymous')), keep='anonymous')
+    pair.compare('hmac.logout', Call(json=method('account.logout'), session='carol',
+                                     sign=True))
+    refused = pair.compare('hmac.after_logout', Call(
+        path='/whoami', json={}, session='carol', sign=True))
+    assert refused.original['body'] == {'error': {'code': 1004, 'value': 'Not authorized'}}
+    assert refused.original['hmac'] is None
 
 
 def test_hmac_after_the_session_state_was_saved(hmac_pair):
     """1.0.12's json driver drops the session key when it saves the state."""
     pair = hmac_pair
-    with suspected_bug(BUILTINS_REFUSED, pair.strict):
-        pair.compare('hmac.create_for_state', Call(json=method(
-            'account.create', user_id='Cora', password='pw')), keep='cora')
-        counted = pair.compare('hmac.save_state', Call(
-            path='/increment', json={}, session='cora', sign=True))
-        assert counted.original['body']['result'] == {'count': 1}
-        after = pair.compare('hmac.after_state_saved', Call(path='/increment', json={},
-                                                            session='cora', sign=True))
-        assert after.original['status'] == 500
+    pair.compare('hmac.create_for_state', Call(json=method(
+        'account.create', user_id='Cora', password='pw')), keep='cora')
+    counted = pair.compare('hmac.save_state', Call(
+        path='/increment', json={}, session='cora', sign=True))
+    assert counted.original['body']['result'] == {'count': 1}
+    after = pair.compare('hmac.after_state_saved', Call(path='/increment', json={},
+                                                        session='cora', sign=True))
+    assert after.original['status'] == 500
 
 
 # -- cookies ---------------------------------------------------------------------------------
@@ -487,44 +474,42 @@ def _own_origin(side):
 def test_session_cookies(tmp_path):
     with WebPair(str(tmp_path)) as pair:
         pair.start_app('web_app', conf=app_conf(use_cookies=True, cookie_secret=COOKIE_SECRET))
-        with suspected_bug(BUILTINS_REFUSED, pair.strict):
-            login = pair.compare('cookies.login', Call(json=method(
-                'account.create', user_id='dan', password='pw')), keep='dan')
-            cookie = login.original['cookies']['toto-session-id']
-            assert cookie['value'] == '<signed: <kept:dan>>'
-            pair.compare('cookies.json_post', Call(path='/whoami', json={}, cookie='dan'))
-            pair.compare('cookies.header_wins', Call(path='/whoami', json={}, cookie='dan',
-                                                     headers=[('x-toto-session-id', 'A' * 22)]))
-            pair.compare('cookies.same_origin_form_post',
-                         Call(path='/whoami', form=[('a', '1')], cookie='dan',
-                              headers=[('Origin', _own_origin)]))
-            pair.compare('cookies.form_post_without_origin',
-                         Call(path='/whoami', form=[('a', '1')], cookie='dan'))
-            pair.compare('cookies.cross_site_form_post',
-                         Call(path='/whoami', form=[('a', '1')], cookie='dan',
-                              headers=[('Origin', 'http://evil.example')]))
-            pair.compare('cookies.cross_site_multipart_post',
-                         Call(path='/whoami', fields=[('a', '1')], cookie='dan',
-                              headers=[('Origin', 'http://evil.example')]))
-            pair.compare('cookies.cross_site_get',
-                         Call('GET', '/whoami', cookie='dan',
-                              headers=[('Sec-Fetch-Site', 'cross-site')]))
-            pair.compare('cookies.unsigned_value_refused',
-                         Call(path='/whoami', json={},
-                              headers=[('Cookie', 'toto-session-id=x')]))
-            pair.compare('cookies.logout', Call(json=method('account.logout'), cookie='dan'))
-            pair.compare('cookies.after_logout', Call(path='/whoami', json={}, cookie='dan'))
+        login = pair.compare('cookies.login', Call(json=method(
+            'account.create', user_id='dan', password='pw')), keep='dan')
+        cookie = login.original['cookies']['toto-session-id']
+        assert cookie['value'] == '<signed: <kept:dan>>'
+        pair.compare('cookies.json_post', Call(path='/whoami', json={}, cookie='dan'))
+        pair.compare('cookies.header_wins', Call(path='/whoami', json={}, cookie='dan',
+                                                 headers=[('x-toto-session-id', 'A' * 22)]))
+        pair.compare('cookies.same_origin_form_post',
+                     Call(path='/whoami', form=[('a', '1')], cookie='dan',
+                          headers=[('Origin', _own_origin)]))
+        pair.compare('cookies.form_post_without_origin',
+                     Call(path='/whoami', form=[('a', '1')], cookie='dan'))
+        pair.compare('cookies.cross_site_form_post',
+                     Call(path='/whoami', form=[('a', '1')], cookie='dan',
+                          headers=[('Origin', 'http://evil.example')]))
+        pair.compare('cookies.cross_site_multipart_post',
+                     Call(path='/whoami', fields=[('a', '1')], cookie='dan',
+                          headers=[('Origin', 'http://evil.example')]))
+        pair.compare('cookies.cross_site_get',
+                     Call('GET', '/whoami', cookie='dan',
+                          headers=[('Sec-Fetch-Site', 'cross-site')]))
+        pair.compare('cookies.unsigned_value_refused',
+                     Call(path='/whoami', json={},
+                          headers=[('Cookie', 'toto-session-id=x')]))
+        pair.compare('cookies.logout', Call(json=method('account.logout'), cookie='dan'))
+        pair.compare('cookies.after_logout', Call(path='/whoami', json={}, cookie='dan'))
 
 
 def test_session_cookies_with_hmac(tmp_path):
     with WebPair(str(tmp_path)) as pair:
         pair.start_app('web_app', conf=app_conf(use_cookies=True, cookie_secret=COOKIE_SECRET,
                                                 hmac_enabled=True))
-        with suspected_bug(BUILTINS_REFUSED, pair.strict):
-            pair.compare('cookies_hmac.login', Call(json=method(
-                'account.create', user_id='erin', password='pw')), keep='erin')
-            pair.compare('cookies_hmac.signed_call', Call(
-                path='/whoami', json={}, cookie='erin', session='erin', sign=True))
+        pair.compare('cookies_hmac.login', Call(json=method(
+            'account.create', user_id='erin', password='pw')), keep='erin')
+        pair.compare('cookies_hmac.signed_call', Call(
+            path='/whoami', json={}, cookie='erin', session='erin', sign=True))
 
 
 def test_compatibility_options_restore_1_0_12(tmp_path):
@@ -535,14 +520,13 @@ def test_compatibility_options_restore_1_0_12(tmp_path):
             use_cookies=True, cookie_secret=COOKIE_SECRET, allow_cross_site_cookies=True,
             cookie_httponly=False, cors_allow_headers=['*']))
         pair.compare('compat_options.requested_headers', OPTIONS_CASES[1][1])
-        with suspected_bug(BUILTINS_REFUSED, pair.strict):
-            pair.compare('compat_options.login', Call(json=method(
-                'account.create', user_id='fay', password='pw')), keep='fay')
-            accepted = pair.compare('compat_options.cross_site_form_post', Call(
-                path='/whoami', form=[('a', '1')], cookie='fay',
-                headers=[('Origin', 'http://evil.example')]))
-            assert accepted.other['body']['result'] == {'user_id': 'fay'}
-            assert 'httponly' not in accepted.other['cookies']['toto-session-id']
+        pair.compare('compat_options.login', Call(json=method(
+            'account.create', user_id='fay', password='pw')), keep='fay')
+        accepted = pair.compare('compat_options.cross_site_form_post', Call(
+            path='/whoami', form=[('a', '1')], cookie='fay',
+            headers=[('Origin', 'http://evil.example')]))
+        assert accepted.other['body']['result'] == {'user_id': 'fay'}
+        assert 'httponly' not in accepted.other['cookies']['toto-session-id']
 
 
 # -- method selection and the root -------------------------------------------------------------
@@ -575,22 +559,21 @@ def test_the_simple_template(tmp_path):
     """``toto-create <path> simple`` on each side, served with the json database."""
     with WebPair(str(tmp_path)) as pair:
         pair.start_template('simple')
-        with suspected_bug(BUILTINS_REFUSED, pair.strict):
-            pair.compare('simple.create', Call(json=method(
-                'account.create', user_id='gus', password='pw')), keep='gus')
-            for count in (1, 2, 3):
-                counted = pair.compare('simple.increment', Call(json=method('increment'),
-                                                                session='gus'))
-                assert counted.original['body']['result'] == {'count': count}
-            pair.compare('simple.login', Call(json=method(
-                'account.login', user_id='gus', password='pw')), keep='gus')
-            counted = pair.compare('simple.increment_after_login',
-                                   Call(json=method('increment'), session='gus'))
-            assert counted.original['body']['result'] == {'count': 1}
-            pair.compare('simple.client_error', Call(json=method(
-                'client_error', client_error='oops', client_type='browser_js')))
-            pair.compare('simple.logout', Call(json=method('account.logout'), session='gus'))
-            pair.compare('simple.after_logout', Call(json=method('increment'), session='gus'))
+        pair.compare('simple.create', Call(json=method(
+            'account.create', user_id='gus', password='pw')), keep='gus')
+        for count in (1, 2, 3):
+            counted = pair.compare('simple.increment', Call(json=method('increment'),
+                                                            session='gus'))
+            assert counted.original['body']['result'] == {'count': count}
+        pair.compare('simple.login', Call(json=method(
+            'account.login', user_id='gus', password='pw')), keep='gus')
+        counted = pair.compare('simple.increment_after_login',
+                               Call(json=method('increment'), session='gus'))
+        assert counted.original['body']['result'] == {'count': 1}
+        pair.compare('simple.client_error', Call(json=method(
+            'client_error', client_error='oops', client_type='browser_js')))
+        pair.compare('simple.logout', Call(json=method('account.logout'), session='gus'))
+        pair.compare('simple.after_logout', Call(json=method('increment'), session='gus'))
 
 
 def test_the_chat_template_across_two_processes(tmp_path):

@@ -66,7 +66,7 @@ def encode(document, response_type, settings):
     """
     try:
         if response_type == 'application/json':
-            return json.dumps(document)
+            return _JSON.encode(document)
         return _encode(document, response_type, settings)
     except Exception as error:  # TypeError, ValueError, OverflowError, bson's InvalidDocument
         logger.error('cannot encode an answer as %s: %s', response_type, error)
@@ -84,7 +84,19 @@ def _encode(document, response_type, settings):
         return settings.bson.encode(document)
     if response_type == 'application/msgpack' and settings.msgpack is not None:
         return settings.msgpack.dumps(document)
-    return json.dumps(document)
+    return _JSON.encode(document)
+
+
+def _bytes_as_text(value):
+    # Python 2's json.dumps writes a str as UTF-8 text, and 1.0.12 apps answer
+    # str (an uploaded file's body, say): Python 3 bytes are written the same way.
+    if isinstance(value, bytes):
+        return value.decode('utf-8')
+    raise TypeError('Object of type %s is not JSON serializable' % type(value).__name__)
+
+
+# json.dumps' defaults (", ", ": ", ASCII), and bytes as UTF-8 text.
+_JSON = json.JSONEncoder(default=_bytes_as_text)
 
 
 def response_signature(session_id, body):
