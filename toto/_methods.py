@@ -314,11 +314,22 @@ def call_startup_function(path, worker, db_connection=None):
     keywords get only those.  Unlike 1.0.12, which used the first two
     dotted parts only, the module may be a dotted path.
     """
-    module_name, _, function_name = path.rpartition('.')
-    function = getattr(importlib.import_module(module_name), function_name)
     if db_connection is None:
         db_connection = getattr(worker, 'db_connection', None)
-    available = {'worker': worker, 'db_connection': db_connection}
+    return call_with_accepted(path, {'worker': worker, 'db_connection': db_connection})
+
+
+def call_with_accepted(path, available):
+    """Import ``module.function`` (``path``) and call it with the ``available`` keywords it takes.
+
+    A function with ``**kwargs`` gets them all; others get those they name,
+    so a start-up function written for 1.0.12 (or one that needs nothing)
+    is called as it expects.
+    """
+    module_name, _, function_name = path.rpartition('.')
+    if not module_name:
+        raise ValueError('a start-up function is module.function, not %r' % (path,))
+    function = getattr(importlib.import_module(module_name), function_name)
     try:
         spec = inspect.getfullargspec(function)
         accepts_all = spec.varkw is not None

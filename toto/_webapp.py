@@ -23,7 +23,6 @@ and ``body_timeout``.
 
 from __future__ import absolute_import, division, print_function
 
-import inspect
 import logging
 import posixpath
 import weakref
@@ -32,6 +31,7 @@ from tornado import web
 from tornado.options import options
 
 import toto._server_options  # noqa: F401 - defines the options read here
+from toto._methods import call_with_accepted
 
 logger = logging.getLogger('toto.server')
 
@@ -138,25 +138,8 @@ def call_startup_function(path, db_connection, application):
     only one of them (or neither) by name gets only that.  The module may be
     a dotted path (1.0.12 used the first two dotted parts only).
     """
-    module_name, _, function_name = path.rpartition('.')
-    if not module_name:
-        raise ValueError('startup_function is module.function, not %r' % (path,))
-    module = __import__(module_name, fromlist=[function_name])
-    function = getattr(module, function_name)
-    available = {'db_connection': db_connection, 'application': application}
-    return function(**_accepted(function, available))
-
-
-def _accepted(function, available):
-    try:
-        spec = inspect.getfullargspec(function)
-        takes_any = spec.varkw is not None
-    except AttributeError:  # Python 2
-        spec = inspect.getargspec(function)
-        takes_any = spec.keywords is not None
-    if takes_any:
-        return available
-    return dict((name, value) for name, value in available.items() if name in spec.args)
+    return call_with_accepted(path, {'db_connection': db_connection,
+                                     'application': application})
 
 
 class ServerApplication(web.Application):
