@@ -24,7 +24,7 @@ def _version():
 setup(
     name='toto-compat',
     version=_version(),
-    description='The Toto worker RPC layer (ZeroMQ and HTTP) for Python 2.7 '
+    description='The Toto web framework and worker RPC layer for Python 2.7 '
                 'and Python 3, Tornado 5.1 and 6',
     long_description=_read('README.rst'),
     long_description_content_type='text/x-rst',

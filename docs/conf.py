@@ -40,7 +40,7 @@ autodoc_member_order = 'bysource'
 
 html_theme = 'alabaster'
 html_theme_options = {
-    'description': 'The Toto worker RPC layer on Python 2.7 and 3',
+    'description': 'The Toto web framework and worker RPC layer on Python 2.7 and 3',
     # Wide enough for the option tables and most code lines.
     'page_width': '1040px',
 }

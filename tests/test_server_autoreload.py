@@ -84,12 +84,12 @@ def test_a_daemon_keeps_its_pid_and_pidfile_through_a_restart(servers):
     code, output = servers.command(args + ['--start'], path=[folder])
     assert code == 0, output
     wait_until(lambda: version_is(port, 'v1'), 15, message=read_text(log))
-    daemon = servers.pidfiles()['server.0.pid']
+    daemon = servers.pidfiles()['server.master.pid']
 
     write_version(folder, 'def invoke(handler, parameters):\n    return "v2"\n')
 
     wait_until(lambda: version_is(port, 'v2'), 15, message=read_text(log))
-    assert servers.pidfiles()['server.0.pid'] == daemon
+    assert servers.pidfiles()['server.master.pid'] == daemon
     code, output = servers.command(args + ['--stop'], path=[folder])
     assert code == 0, output
     wait_until(lambda: not running(daemon), 10, message=read_text(log))

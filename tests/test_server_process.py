@@ -174,8 +174,9 @@ def test_daemon_start_restart_and_stop(servers):
     code, output = servers.command(args + ['--start'], processes=2)
 
     assert code == 0, output
-    wait_until(lambda: sorted(servers.pidfiles()) == ['server.0.pid', 'server.1.pid',
-                                                      'server.2.pid'], 15,
+    # 1.0.12's names: the main process's file is the "master" one.
+    wait_until(lambda: sorted(servers.pidfiles()) == ['server.1.pid', 'server.2.pid',
+                                                      'server.master.pid'], 15,
                message='pidfiles: %r' % servers.pidfiles())
     first = servers.pidfiles()
     port = wait_until(lambda: _started_port(log), 15, message='no start in the log')

@@ -37,7 +37,8 @@ safe_define('root', default='/', type=str, group=_SERVER_GROUP,
 safe_define('cookie_secret', default=None, type=str, group=_SERVER_GROUP,
             help='Key that signs session cookies (tornado cookie_secret)')
 safe_define('autoreload', default=False, type=bool, group=_SERVER_GROUP,
-            help="Run tornado's debug mode: reload on source changes")
+            help='Restart the server when a module it imported or the conf file changes '
+                 '(tracebacks are served only with --serve_tracebacks)')
 safe_define('use_cookies', default=False, type=bool, group=_SERVER_GROUP,
             help='Carry the session id in a cookie as well as in the header')
 safe_define('secure_cookies', default=True, type=bool, group=_SERVER_GROUP,
@@ -99,7 +100,7 @@ safe_define('bind_host', default='', type=str, group=_SERVER_GROUP, metavar='HOS
             help='Interface the server listens on; empty: every interface (1.0.12)')
 safe_define('max_body_size', default=10 * 1024 * 1024, type=int, group=_SERVER_GROUP,
             metavar='BYTES',
-            help='Largest request body accepted; a larger one is refused with 400 '
+            help='Largest request body accepted; a larger one is refused with 413 '
                  'before it is read (1.0.12: 104857600, Tornado\'s default)')
 safe_define('idle_connection_timeout', default=60.0, type=float, group=_SERVER_GROUP,
             metavar='SECONDS',

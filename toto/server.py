@@ -96,6 +96,8 @@ class TotoServer(TotoService):
     module_options = ('method_module', 'socket_method_module', 'event_init_module')
     function_options = ('startup_function', 'socket_opened_method', 'socket_closed_method')
     stop_signals = (signal.SIGTERM, signal.SIGINT)
+    # Monitors and scripts written for 1.0.12 read the main process's pid there.
+    main_pidfile_index = 'master'
 
     def __init__(self, conf_file=None, **kwargs):
         super(TotoServer, self).__init__(conf_file, **kwargs)

@@ -1,6 +1,6 @@
 import logging
 import signal
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, Union
 
 from toto.handler import TotoHandler as TotoHandler
 from toto.service import TotoService, process_count as process_count
@@ -17,6 +17,7 @@ class TotoServer(TotoService):
     function_options: Tuple[str, ...]
     # SIGTERM and SIGINT (unless ignored) stop the server gracefully.
     stop_signals: Tuple[signal.Signals, ...]
+    main_pidfile_index: Union[int, str]
     # The conf file given to the constructor, if any.
     conf_file: Optional[str]
     # The port the server listens on: --port, or the one the system chose

@@ -101,7 +101,9 @@ def process_count():
 def _existing_pidfiles():
     """The pidfiles of this service's processes that exist now."""
     marker = 'TOTOPIDINDEX'
-    pattern = re.compile('^' + re.escape(pid_path(marker)).replace(marker, r'\d+') + '$')
+    # Numbered files, and the "master" file of a web server's main process.
+    pattern = re.compile('^' + re.escape(pid_path(marker)).replace(marker, r'(?:\d+|master)')
+                         + '$')
     directory = os.path.dirname(pid_path(0))
     if not os.path.isdir(directory):
         return []
@@ -233,6 +235,9 @@ class TotoService(object):
     #: program started in the background keeps ignoring it), and each
     #: service process gets Python's default action for it back.
     stop_signals = (signal.SIGTERM,)
+    #: The :func:`pid_path` index of a daemon's main process: ``0`` (a web
+    #: server says ``'master'``, the name Toto 1.0.12 gave that file).
+    main_pidfile_index = 0
 
     def __init__(self, conf_file=None, **kwargs):
         if self.module_options or self.function_options:
@@ -351,7 +356,7 @@ class TotoService(object):
                            type(self).__name__, pid_path('N'))
             return False
         pids = self._pids_still_ours(pidfiles)
-        main_pid = pids.get(pid_path(0))
+        main_pid = pids.get(pid_path(self.main_pidfile_index))
         if main_pid is not None:
             # The main process stops its own processes, gracefully when it
             # can: give it --shutdown_timeout and a little more.
@@ -406,13 +411,14 @@ class TotoService(object):
             # The first child exits once the daemon's pidfile is written;
             # waiting for it leaves no zombie and makes "start" synchronous.
             os.waitpid(first_child, 0)
-            logger.info('started %s daemon (pidfile %s)', type(self).__name__, pid_path(0))
+            logger.info('started %s daemon (pidfile %s)', type(self).__name__,
+                        pid_path(self.main_pidfile_index))
             return True
         # First child: leave the terminal's session, then fork the daemon.
         os.setsid()
         daemon_pid = os.fork()
         if daemon_pid:
-            _write_pid(pid_path(0), daemon_pid)
+            _write_pid(pid_path(self.main_pidfile_index), daemon_pid)
             os._exit(0)
         self._detach_stdio()
         try:
@@ -471,7 +477,7 @@ class TotoService(object):
                 signal.signal(signum, handler)
             self.finish()
             if daemonized:
-                for index in [0] + list(pid_indexes):
+                for index in [self.main_pidfile_index] + list(pid_indexes):
                     _remove_pidfile(pid_path(index))
 
     def _start_process(self, service_id, reason='with the service'):

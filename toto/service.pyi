@@ -18,6 +18,7 @@ class TotoService:
     function_options: Tuple[str, ...]
     # Signals that stop the service (SIGINT only when it is not ignored).
     stop_signals: Tuple[signal.Signals, ...]
+    main_pidfile_index: Union[int, str]
     # conf_file: a tornado.options conf file; kwargs: options by name. Applied
     # in that order, then the command line.
     def __init__(self, conf_file: Optional[str] = None, **kwargs: Any) -> None: ...

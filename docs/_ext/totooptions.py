@@ -24,6 +24,7 @@ OPTION_MODULES = (
     'toto.worker',
     'toto.httpworker',
     'toto.cli',
+    'toto.server',
 )
 
 _MIB = 1024 * 1024
