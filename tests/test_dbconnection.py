@@ -455,3 +455,33 @@ def test_an_unknown_database_is_an_error_unless_the_old_fallback_is_asked_for(db
     assert "unknown database 'mongo'" in str(raised.value)
     assert 'json' in str(raised.value) and 'none' in str(raised.value)
     assert isinstance(configured_connection(fallback_to_fake=True), FakeConnection)
+
+
+def test_a_json_file_that_is_not_there_stops_the_start_with_one_line(db_options, tmp_path):
+    from toto.dbconnection import check_configured_database
+    db_options.database = 'json'
+    db_options.db_host = str(tmp_path / 'missing.json')
+    db_options.db_port = 0
+    with pytest.raises(DatabaseUnavailable) as raised:
+        check_configured_database()
+    message = str(raised.value)
+    assert 'missing.json' in message and '--db_port=1' in message and '\n' not in message
+    db_options.db_port = 1  # the file is made by the first change
+    check_configured_database()
+
+
+def test_a_json_file_written_by_several_processes_is_warned_about(db_options, tmp_path,
+                                                                   caplog):
+    import toto.service  # noqa: F401 -- defines --processes
+    from toto.dbconnection import check_configured_database
+    saved_processes = options.processes
+    db_options.database = 'json'
+    db_options.db_host = str(tmp_path / 'shared.json')
+    db_options.db_port = 1
+    options.processes = 2
+    try:
+        check_configured_database()
+    finally:
+        options.processes = saved_processes
+    assert any('each of the 2 processes keeps its own copy' in record.getMessage()
+               for record in caplog.records)
