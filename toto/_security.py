@@ -44,7 +44,7 @@ from zmq.utils.monitor import recv_monitor_message
 logger = logging.getLogger('toto.security')
 
 _Z85_KEY = re.compile(r'^[0-9A-Za-z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$')
-_warned = set()
+_warned = set()  # type: set[str]
 
 
 def load_curve_key(value, secret=False):

@@ -609,7 +609,7 @@ def _check_serialization(value):
     return value
 
 
-_warned_exposed = set()
+_warned_exposed = set()  # type: set[str]
 
 
 def _warn_if_exposed(address, serialization, secret, pickle_globals):

@@ -94,7 +94,7 @@ class JSONSession(TotoSession):
 
 
 # 1.0.12 defined the account class inside the session class.
-JSONSession.JSONAccount = JSONAccount
+JSONSession.JSONAccount = JSONAccount  # type: ignore[attr-defined]
 
 
 class JSONConnection(DBConnection):
