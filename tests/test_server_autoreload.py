@@ -18,7 +18,7 @@ def servers(tmp_path):
         yield group
 
 
-def write_version(folder, body):
+def write_version(folder, body, mtime=None):
     package = os.path.join(folder, 'reloading')
     if not os.path.isdir(package):
         os.mkdir(package)
@@ -27,10 +27,17 @@ def write_version(folder, body):
             # is what was on disk then, until the server restarts.
             init.write('from reloading import version  # noqa: F401\n')
     path = os.path.join(package, 'version.py')
+    try:
+        before = os.stat(path).st_mtime
+    except OSError:
+        before = 0
     with open(path, 'w') as source:
         source.write(body)
-    # A later modification time than the one seen, even within the same second.
-    later = time.time() + 2 * (1 + len(body) % 5)
+    # A modification time in a later whole second than the last version's:
+    # Python reuses a cached .pyc whose recorded source time (whole seconds)
+    # and size match, and two versions of one size written within a second
+    # would have the server that restarted run the old one.
+    later = max(time.time(), before) + 2 if mtime is None else mtime
     os.utime(path, (later, later))
 
 
@@ -55,6 +62,26 @@ def test_a_changed_method_is_served_after_the_server_restarted_itself(servers):
     wait_until(lambda: version_is(port, 'v2'), 15, message=servers.logs())
     assert server.is_running()
     assert 'autoreload' in server.output()
+
+
+def test_an_edit_of_the_same_size_within_the_same_second_is_served(servers):
+    # The source time a cached .pyc records is in whole seconds: the watcher
+    # sees the change (it compares exact times), and the restart must not
+    # import the old bytecode.
+    folder = servers.path('app')
+    os.mkdir(folder)
+    second = int(time.time()) + 100
+    write_version(folder, 'def invoke(handler, parameters):\n    return "v1"\n',
+                  mtime=second + 0.1)
+    port = free_port()
+    server = servers.start(['--autoreload', '--method_module=reloading', '--port=%d' % port],
+                           path=[folder])
+    assert version_is(port, 'v1')
+
+    write_version(folder, 'def invoke(handler, parameters):\n    return "v2"\n',
+                  mtime=second + 0.6)
+
+    wait_until(lambda: version_is(port, 'v2'), 15, message=server.describe())
 
 
 def test_a_change_that_does_not_compile_leaves_the_server_as_it_was(servers):

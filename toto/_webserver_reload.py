@@ -43,6 +43,8 @@ class SourceWatch(object):
 
     def __init__(self, extra_files=()):
         self.extra_files = [os.path.abspath(path) for path in extra_files if path]
+        #: The Python sources seen changed (and compiling): see forget_bytecode().
+        self.changed_sources = set()
         self._modified = {}
         self.changed()  # what is there now is the baseline
 
@@ -60,11 +62,14 @@ class SourceWatch(object):
                 continue
             known = self._modified.get(path)
             self._modified[path] = modified
-            if known is None or known == modified or found is not None:
+            if known is None or known == modified:
                 continue
-            if path.endswith('.py') and not _compiles(path):
-                continue
-            found = path
+            if path.endswith('.py'):
+                if not _compiles(path):
+                    continue
+                self.changed_sources.add(path)
+            if found is None:
+                found = path
         return found
 
     def _paths(self):
@@ -91,6 +96,26 @@ def _compiles(path):
     except (IOError, OSError):
         return False
     return True
+
+
+def forget_bytecode(sources):
+    """Remove the cached bytecode of ``sources`` before the program runs again.
+
+    Python trusts a cached ``.pyc`` whose recorded source time (in whole
+    seconds) and size match the source: an edit of the same size within the
+    second of the last one would have the new run import the old code.
+    """
+    for source in sources:
+        if sys.version_info[0] >= 3:
+            import importlib.util
+            cached = [importlib.util.cache_from_source(source)]
+        else:
+            cached = [source + 'c', source + 'o']
+        for path in cached:
+            try:
+                os.remove(path)
+            except OSError:
+                pass  # none, or not ours to remove: the source time decides then
 
 
 def restart_program(daemonized):

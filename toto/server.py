@@ -195,6 +195,8 @@ class TotoServer(TotoService):
     def finish(self):
         self._close_sockets()
         if self._restart_for is not None:
+            if self._watch is not None:
+                _webserver_reload.forget_bytecode(self._watch.changed_sources)
             _webserver_reload.restart_program(self._daemonized)
 
     # -- each process ------------------------------------------------------------
