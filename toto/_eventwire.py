@@ -99,7 +99,7 @@ if six.PY3:
                 return super(_SafeUnpickler, self).find_class(module, name)
             return self._find_global(module, name)
 
-    class _SafePython2Unpickler(pickle._Unpickler):
+    class _SafePython2Unpickler(pickle._Unpickler):  # type: ignore[name-defined]
         """Pure-Python unpickler for events holding a Python 2 ``str`` that is not UTF-8.
 
         Such strings arrive as ``bytes`` (as on the worker wire) instead of
@@ -172,7 +172,7 @@ _SAFE_GLOBALS = {
     ('builtins', 'bytearray'): _bytearray_from,
     ('_codecs', 'encode'): _encode_text,
     # Protocol 0 rebuilds objects with it; the classes it gets passed the check too.
-    ('copyreg', '_reconstructor'): six.moves.copyreg._reconstructor,
+    ('copyreg', '_reconstructor'): six.moves.copyreg._reconstructor,  # type: ignore[attr-defined]
     ('copyreg', '__newobj__'): _newobj,
     ('datetime', 'date'): datetime.date,
     ('datetime', 'time'): datetime.time,
