@@ -303,12 +303,15 @@ def _json_connection():
 
 
 def _check_json_file():
-    if options.db_host and options.db_port and _process_count() > 1:
+    # Imported here: the services' options (--processes) are theirs to define.
+    from toto.service import process_count
+    processes = process_count()
+    if options.db_host and options.db_port and processes > 1:
         # Each process reads the file once and writes its own copy after each change.
         logger.warning('database json: each of the %d processes keeps its own copy of %s '
                        'and writes it after every change: what one process writes, the next '
                        'write of another overwrites (run one process, or another database)',
-                       _process_count(), options.db_host)
+                       processes, options.db_host)
     # Without the "write the file" flag (--db_port) the file must be there to be read.
     if not options.db_host or options.db_port:
         return
@@ -319,15 +322,6 @@ def _check_json_file():
         raise DatabaseUnavailable('database json: cannot read --db_host %s (%s); '
                                   '--db_port=1 makes the file, and writes every change to it'
                                   % (options.db_host, error.strerror or error))
-
-
-def _process_count():
-    # --processes belongs to the services (toto.service, which imports this module).
-    processes = getattr(options, 'processes', 1)
-    if processes is None or processes < 0:
-        import multiprocessing
-        return multiprocessing.cpu_count()
-    return processes
 
 
 # --database value -> what checks, in the parent, that the processes can open it.
