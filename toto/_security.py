@@ -41,7 +41,13 @@ import six
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from toto._sodium import keep_random_source_open
+
 logger = logging.getLogger('toto.security')
+
+# Every module that makes CURVE sockets imports this one: on old pyzmq wheels,
+# ending a context must not abort another thread's CURVE handshake.
+keep_random_source_open()
 
 _Z85_KEY = re.compile(r'^[0-9A-Za-z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$')
 _warned = set()  # type: set[str]
