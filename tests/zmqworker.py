@@ -31,13 +31,14 @@ anything else  answers ``{'error': {'code': 1000, 'value': ...}}``
 
 Run it as a process with ``python tests/zmqworker.py --port PORT``: it prints
 ``READY <address> <worker id>`` when bound, ``CALL <method>`` for every request (not
-with ``--quiet``), and stops when its standard input closes (or, with
-``--until-killed``, when it is killed).
+with ``--quiet``), ``TOTALS calls=N replies=M`` on ``SIGUSR1``, and stops when its
+standard input closes (or, with ``--until-killed``, when it is killed).
 """
 
 from __future__ import print_function
 
 import argparse
+import signal
 import sys
 import threading
 import time
@@ -389,11 +390,19 @@ def main(argv=None):
                            serialization=args.serialization, compression=args.compression,
                            direct=args.direct, sleep_scale=args.sleep_scale,
                            on_call=None if args.quiet else report)
+    def report_totals(signum, frame):  # SIGUSR1: what a test asks when calls went missing
+        with worker._condition:
+            calls, replies = len(worker.calls), len(worker.replies)
+        print('TOTALS calls=%d replies=%d' % (calls, replies))
+        sys.stdout.flush()
+
+    signal.signal(signal.SIGUSR1, report_totals)
     with worker:
         print('READY %s %s' % (worker.address, worker.worker_id))
         sys.stdout.flush()
         if args.until_killed:
-            threading.Event().wait()
+            while True:
+                signal.pause()  # wakes for SIGUSR1 (a plain wait would not, on 2.7)
         else:
             sys.stdin.read()   # the parent closes our stdin (or dies) to stop us
     return 0

@@ -12,7 +12,9 @@ They are marked ``stress``: ``-m 'not stress'`` leaves them out of a quick run.
 """
 
 import json
+import os
 import pickle
+import signal
 
 import pytest
 import zmq
@@ -40,22 +42,41 @@ def target(request, lab):
     processes = TARGETS[request.param]
     if processes is None:
         worker = lab.test_worker()
+        request.node.test_worker = worker
     else:
         worker = lab.zmq_service(processes=processes)
     return request.param, worker.address
 
 
-def assert_every_call_answered_once(counts, sent):
-    assert counts['sent'] == sent, counts
-    assert counts['lost'] == 0, counts
-    assert counts['duplicates'] == 0, counts
-    assert counts['timed_out'] == 0, counts
-    assert counts['answered'] == sent, counts
+def worker_totals(request):
+    """The test worker's count of calls received and answers sent, when the target is it."""
+    worker = getattr(request.node, 'test_worker', None)
+    if worker is None or not worker.is_running():
+        return None
+    seen = worker.output().count('TOTALS')
+    os.kill(worker.pid, signal.SIGUSR1)
+    try:
+        wait_until(lambda: worker.output().count('TOTALS') > seen, 10)
+    except AssertionError:
+        return 'no TOTALS line from the test worker'
+    return worker.output().strip().splitlines()[-1]
+
+
+def assert_every_call_answered_once(counts, sent, request=None):
+    # When a call is missing, the test worker's totals tell where it went:
+    # calls < sent, lost on the way in; replies == sent, lost on the way back.
+    where = worker_totals(request) if request is not None and (
+        counts['answered'] != sent or counts['timed_out']) else None
+    assert counts['sent'] == sent, (counts, where)
+    assert counts['lost'] == 0, (counts, where)
+    assert counts['duplicates'] == 0, (counts, where)
+    assert counts['timed_out'] == 0, (counts, where)
+    assert counts['answered'] == sent, (counts, where)
 
 
 @pytest.mark.timeout(300)
 def test_burst_of_100000_calls_from_a_loop_is_answered_exactly_once(lab, target,
-                                                                    fault_report):
+                                                                    fault_report, request):
     name, address = target
     connection = lab.connect(address, timeout=BURST_TIMEOUT)
 
@@ -64,13 +85,13 @@ def test_burst_of_100000_calls_from_a_loop_is_answered_exactly_once(lab, target,
     counts = burst.counts()
     fault_report('burst: 100,000 calls from a loop, %s' % name, counts,
                  seconds=counts['seconds'])
-    assert_every_call_answered_once(counts, 100000)
+    assert_every_call_answered_once(counts, 100000, request)
     assert len(connection) == 0
 
 
 @pytest.mark.timeout(300)
 def test_burst_of_30000_callbacks_from_a_plain_thread_is_answered_exactly_once(
-        lab, target, fault_report):
+        lab, target, fault_report, request):
     name, address = target
     connection = lab.connect(address, timeout=BURST_TIMEOUT)
 
@@ -79,13 +100,13 @@ def test_burst_of_30000_callbacks_from_a_plain_thread_is_answered_exactly_once(
     counts = burst.counts()
     fault_report('burst: 30,000 callbacks from a thread, %s' % name, counts,
                  seconds=counts['seconds'])
-    assert_every_call_answered_once(counts, 30000)
+    assert_every_call_answered_once(counts, 30000, request)
     wait_until(lambda: len(connection) == 0)
 
 
 @pytest.mark.timeout(400)
 def test_four_client_processes_of_20000_calls_at_once_are_answered_exactly_once(
-        lab, target, fault_report):
+        lab, target, fault_report, request):
     name, address = target
     clients = [lab.burst_client(address, 20000, style, BURST_TIMEOUT)
                for style in ('loop', 'thread', 'loop', 'thread')]
@@ -104,7 +125,7 @@ def test_four_client_processes_of_20000_calls_at_once_are_answered_exactly_once(
     seconds = max(summary['seconds'] for summary in summaries)
     fault_report('burst: 4 client processes x 20,000 calls, %s' % name, counts,
                  seconds=seconds)
-    assert_every_call_answered_once(counts, 80000)
+    assert_every_call_answered_once(counts, 80000, request)
     assert counts['pending_after'] == 0
 
 
