@@ -34,7 +34,10 @@ def invoke(handler, parameters):
     result = {'updated_fields': []}
     user_id = handler.session.user_id
     claimed = parameters.get('user_id')
-    if claimed is not None and (not hasattr(claimed, 'lower') or claimed.lower() != user_id):
+    # Compared without case: accounts a 1.0.12 MongoDB store kept as typed ("Alice")
+    # have sessions that carry the id that way.
+    if claimed is not None and (not hasattr(claimed, 'lower')
+                                or claimed.lower() != user_id.lower()):
         raise TotoException(ERROR_NOT_AUTHORIZED, 'Not authorized')
     if 'new_password' in parameters:
         handler.db_connection.change_password(user_id, parameters['password'],
