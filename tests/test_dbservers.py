@@ -142,7 +142,9 @@ def test_an_interrupted_run_leaves_no_server_behind(tmp_path):
     run = subprocess.Popen([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
                             script], cwd=str(tmp_path),
                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                               [tests, os.path.dirname(tests)])))
+                               [tests, os.path.dirname(tests)])),
+                           # A run in the background may ignore SIGINT; the inner one must not.
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 40
         while not (os.path.exists(report) and open(report).read()) and time.time() < deadline:
