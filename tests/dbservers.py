@@ -299,9 +299,11 @@ class MariaDBServer(_ServerProcess):
     database, user, password = 'toto_test', 'toto', 'toto'
 
     def _prepare(self):
+        # A temporary directory of its own: installs side by side collided in /tmp.
+        os.mkdir(self.path('tmp'))
         command = ['mariadb-install-db', '--no-defaults', '--datadir=' + self.path('data'),
                    '--auth-root-authentication-method=normal', '--skip-test-db',
-                   '--skip-name-resolve']
+                   '--skip-name-resolve', '--tmpdir=' + self.path('tmp')]
         if os.geteuid() == 0:
             command.append('--user=root')
         _run(command, self.path('install.log'), self.name)
@@ -310,6 +312,7 @@ class MariaDBServer(_ServerProcess):
         command = ['mariadbd', '--no-defaults', '--datadir=' + self.path('data'),
                    '--socket=' + self.path('mysqld.sock'), '--port=%d' % self.port,
                    '--bind-address=127.0.0.1', '--pid-file=' + self.path('mysqld.pid'),
+                   '--tmpdir=' + self.path('tmp'),
                    '--skip-name-resolve', '--skip-log-bin', '--innodb-buffer-pool-size=16M',
                    '--innodb-log-file-size=8M', '--innodb-flush-log-at-trx-commit=0',
                    '--character-set-server=utf8mb4', '--collation-server=utf8mb4_general_ci']

@@ -173,16 +173,26 @@ def test_a_frozen_redis_server_is_a_server_error_and_the_loop_stays_free(loop, s
             ticks.append(time.time())
             yield gen.sleep(0.05)
 
+    finished = threading.Event()
+
+    def get():
+        try:
+            return client.get('x')
+        finally:
+            finished.set()
+
     @gen.coroutine
     def call():
         loop.spawn_callback(tick)
-        yield run_blocking('redis', client.get, 'x')
+        yield run_blocking('redis', get)
 
     try:
         with redis_db.server.paused():
             with pytest.raises(TotoException) as raised:
                 loop.run_sync(call, timeout=10)
     finally:
+        # The call goes on in its thread after the timeout; its answer comes after SIGCONT.
+        assert finished.wait(10)
         client.connection_pool.disconnect()
     assert 'database redis unavailable' in raised.value.value
     assert len(ticks) >= 5  # the IOLoop went on while the call waited
