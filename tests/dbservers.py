@@ -223,7 +223,11 @@ class _ServerProcess(object):
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()  # a server that did not start leaves no directory either
+            raise
 
     def __exit__(self, *exc_info):
         self.close()
