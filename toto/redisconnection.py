@@ -124,6 +124,7 @@ def _client(redis, host, port, database, timeout):
         pass
     else:
         kwargs['retry'] = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+        kwargs['retry_on_error'] = [redis.ConnectionError]  # redis-py 4 retries only these
     return redis.StrictRedis(**kwargs)
 
 
