@@ -60,7 +60,14 @@ def require_library(module, install):
         _unavailable('%s not installed (%s): %s' % (module, install, error))
 
 
+_OWNER_PID = os.getpid()
+
+
 def _close_all():
+    # Only in the test run's own process: a child forked by a test (service tests fork) runs
+    # the atexit handlers it inherited when it exits, and must not kill the run's servers.
+    if os.getpid() != _OWNER_PID:
+        return
     while _started:
         _started.pop().close()
 
