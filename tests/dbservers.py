@@ -15,7 +15,12 @@ tests), and can freeze it with SIGSTOP to stand for a database that no longer an
 The programs come from Debian's packages (``redis-server``, ``mariadb-server``,
 ``postgresql``); the MongoDB wire server is SecantusDB's ``secantusd-py`` (PyPI, Python
 3.10+), found through ``$TOTO_MONGODB_SERVER`` or on ``PATH``. :func:`missing` says what
-is not installed, so fixtures can skip (or fail under CI) with that reason.
+is not installed, so fixtures can skip (or fail under CI) with that reason. Tests use them
+through the session fixtures of tests/dbfixtures.py (``redis_db``, ``mariadb_db``...), which
+also give each test a fresh database (``create_database``, ``flush``).
+
+A server started by the main thread is killed by the kernel if the test run dies (Linux's
+parent-death signal); a run that ends normally or by Ctrl-C kills it and removes its directory.
 """
 
 from __future__ import absolute_import, division, print_function
