@@ -7,6 +7,7 @@ runs on every Python of the matrix.
 from __future__ import absolute_import, division, print_function
 
 import os
+import shutil
 import socket
 import struct
 
@@ -170,3 +171,39 @@ def _alive(pid):
             return stat.read().split(') ')[-1][0] != 'Z'
     except (IOError, OSError):
         return False
+
+
+_KILLED_RUN = '''
+import sys, time
+sys.path.insert(0, %(tests)r)
+import dbservers
+server = dbservers.RedisServer().start()
+sys.stdout.write('%%d %%s\\n' %% (server.process.pid, server.directory))
+sys.stdout.flush()
+time.sleep(60)
+'''
+
+
+@pytest.mark.timeout(60)
+def test_a_run_killed_outright_takes_its_servers_along():
+    import signal
+    import subprocess
+    import sys
+    import time
+    dbservers.missing('redis') and pytest.skip(dbservers.missing('redis'))
+    tests = os.path.dirname(os.path.abspath(__file__))
+    run = subprocess.Popen([sys.executable, '-c', _KILLED_RUN % {'tests': tests}],
+                           stdout=subprocess.PIPE)
+    try:
+        pid, directory = run.stdout.readline().decode('utf-8').split(' ', 1)
+        server_pid = int(pid)
+        assert _alive(server_pid)
+    finally:
+        run.send_signal(signal.SIGKILL)  # no teardown, no atexit
+        run.wait()
+        run.stdout.close()
+    deadline = time.time() + 10
+    while _alive(server_pid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _alive(server_pid)
+    shutil.rmtree(directory.strip())  # what a killed run cannot remove
