@@ -213,6 +213,10 @@ class RedisConnection(DBConnection):
     command and connecting. ``db`` is the ``redis.StrictRedis`` client.
     """
 
+    #: Its calls wait on the network: the framework runs its session work off the IOLoop
+    #: (toto._dboffload.run_blocking).
+    blocking = True
+
     def __init__(self, host='localhost', port=DEFAULT_PORT, database=0, *args, **kwargs):
         timeout = kwargs.pop('timeout', None) or database_timeout()
         super(RedisConnection, self).__init__(*args, **kwargs)
