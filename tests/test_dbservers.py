@@ -207,3 +207,19 @@ def test_a_run_killed_outright_takes_its_servers_along():
         time.sleep(0.05)
     assert not _alive(server_pid)
     shutil.rmtree(directory.strip())  # what a killed run cannot remove
+
+
+def test_a_missing_server_skips_locally_and_fails_under_ci(monkeypatch):
+    from dbfixtures import require_library, require_server
+    monkeypatch.setitem(dbservers.SERVERS, 'nothing',
+                        (None, lambda: None, 'apt-get install nothing'))
+    monkeypatch.delenv('CI', raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        require_server('nothing')
+    assert 'nothing server not installed (apt-get install nothing)' in str(skipped.value)
+    monkeypatch.setenv('CI', 'true')
+    with pytest.raises(pytest.fail.Exception):
+        require_server('nothing')
+    with pytest.raises(pytest.fail.Exception) as failed:
+        require_library('toto_no_such_client_library', 'pip install it')
+    assert 'pip install it' in str(failed.value)
