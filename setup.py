@@ -63,7 +63,24 @@ setup(
             # tests/test_worker_metrics.py serves and scrapes the metrics.
             'prometheus_client>=0.12,<0.13; python_version<"3"',
             'prometheus_client>=0.12; python_version>="3"',
+            # the database drivers' tests (tests/test_db_*.py): the four extras below
+            'pymongo==3.13.0; python_version<"3"',
+            'pymongo>=4.4; python_version>="3"',
+            'redis==3.5.3; python_version<"3"',
+            'redis>=4.1; python_version>="3"',
+            'PyMySQL==0.10.1; python_version<"3"',
+            'PyMySQL>=1.0; python_version>="3"',
+            'psycopg2-binary==2.8.6; python_version<"3"',
+            'psycopg2-binary>=2.9; python_version>="3"',
         ],
+        # The client libraries of the database drivers (--database=...). On Python 2.7
+        # the last release of each that supports it, exactly; pymongo 3.13 is also the
+        # last with pymongo 2's collection methods, which 1.0.12 applications call.
+        'mongodb': ['pymongo==3.13.0; python_version<"3"', 'pymongo>=4.4; python_version>="3"'],
+        'redis': ['redis==3.5.3; python_version<"3"', 'redis>=4.1; python_version>="3"'],
+        'mysql': ['PyMySQL==0.10.1; python_version<"3"', 'PyMySQL>=1.0; python_version>="3"'],
+        'postgres': ['psycopg2-binary==2.8.6; python_version<"3"',
+                     'psycopg2-binary>=2.9; python_version>="3"'],
         # ZeroMQ CURVE needs a libzmq built with it, which pyzmq's binary
         # wheels are (on every supported Python); nothing more to install.
         # The extra lets requirements say that they rely on CURVE.

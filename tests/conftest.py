@@ -10,6 +10,7 @@ import sys
 import pytest
 from tornado.options import options
 
+from dbfixtures import *  # noqa: F401,F403 -- the database servers (tests/dbfixtures.py)
 from httpworker import HTTPTestWorker, KeyRegistry
 from support import new_io_loop
 from zmqworker import SlowOnceRegistry, ZMQTestWorker

@@ -12,9 +12,17 @@ workers call it once per process and pass the result to handlers as ``db_connect
     session = db_connection.create_session('Alice', 'secret')   # user ids are lowercased
     same = db_connection.retrieve_session(session.session_id)   # None once it has expired
 
-Drivers: ``none`` (:class:`toto.fakeconnection.FakeConnection`, no storage) and ``json``
-(:class:`toto.jsondbconnection.JSONConnection`). ``mongodb``, ``redis``, ``mysql`` and
-``postgres`` are not in this release yet: asking for them raises :class:`DatabaseUnavailable`.
+Drivers: ``none`` (:class:`toto.fakeconnection.FakeConnection`, no storage), ``json``
+(:class:`toto.jsondbconnection.JSONConnection`), and Toto 1.0.12's four databases, each with
+its client library as a pip extra: ``mongodb`` (``toto.mongodbconnection``, pymongo),
+``redis`` (``toto.redisconnection``, redis-py), ``mysql`` (``toto.mysqldbconnection``, PyMySQL)
+and ``postgres`` (``toto.postgresconnection``, psycopg2). They take 1.0.12's options
+(``--db_host``, ``--db_port`` or the database's usual port, ``--mysql_database`` and the
+like); ``--database_timeout`` bounds each database call (connecting included) and
+``--database_schema_upgrade=false`` keeps SQL tables exactly as 1.0.12 made them.
+:func:`check_configured_database` connects once before a service starts its processes, so a
+missing library, a wrong address or a server that is down stops the start with one line
+(:class:`DatabaseUnavailable`); a driver this release does not have says so the same way.
 
 Session lifetimes: a session lasts ``session_ttl`` seconds (``anon_session_ttl`` when
 anonymous). Each lookup moves its end to now + ``session_renew`` (``anon_session_renew``) if
@@ -26,6 +34,7 @@ to a connection or set ``DBConnection.expire_sessions = False`` for all of them.
 
 from __future__ import absolute_import, division, print_function
 
+import importlib
 import logging
 import random
 import string
@@ -281,6 +290,15 @@ define('session_renew', type=int, default=0,
 define('anon_session_renew', type=int, default=0,
        help='Extend an anonymous session used within this many seconds of its end '
             '(0: on every use)')
+# New in toto-compat (1.0.12 had no limit: a database that hung, hung the server).
+define('database_timeout', type=float, default=10.0,
+       help='Seconds a database call of the drivers may take before the request fails '
+            '(also their connect and socket timeouts)')
+define('database_threads', type=int, default=4,
+       help='Threads that run the database work of accounts and sessions off the IOLoop')
+define('database_schema_upgrade', type=bool, default=True,
+       help='Let the SQL drivers add what sessions need to tables 1.0.12 made (never drops '
+            'anything); false keeps them as they are')
 
 
 def _session_settings():
@@ -324,6 +342,42 @@ def _check_json_file():
                                   % (options.db_host, error.strerror or error))
 
 
+# The driver modules, by --database value (1.0.12's module names). Each has
+# connection_from_options() and check_from_options(); they are imported when chosen, so their
+# client libraries are only needed by those who use them.
+_DRIVER_MODULES = {
+    'mongodb': 'toto.mongodbconnection',
+    'mysql': 'toto.mysqldbconnection',
+    'postgres': 'toto.postgresconnection',
+    'redis': 'toto.redisconnection',
+}
+
+
+def _driver_module(name):
+    module_name = _DRIVER_MODULES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        # Only the driver module's own absence means "not in this release"; an ImportError
+        # from inside it (a library it needs) is the driver's to explain, so it goes on.
+        missing = getattr(error, 'name', None) or str(error).rsplit(' ', 1)[-1]
+        if missing not in (module_name, module_name.rsplit('.', 1)[-1]):
+            raise
+        module = None
+    if module is None or not hasattr(module, 'connection_from_options'):
+        raise DatabaseUnavailable('database %r is not available in this release of toto yet'
+                                  % (name,))
+    return module
+
+
+def _driver_connection(name):
+    return lambda: _driver_module(name).connection_from_options()
+
+
+def _driver_check(name):
+    return lambda: _driver_module(name).check_from_options()
+
+
 # --database value -> what checks, in the parent, that the processes can open it.
 _START_CHECKS = {
     'json': _check_json_file,
@@ -333,8 +387,13 @@ _DRIVERS = {
     'none': _fake_connection,
     'json': _json_connection,
 }
-# Databases of Toto 1.0.12 whose drivers come in a later release of this package.
-_NOT_YET_AVAILABLE = ('mongodb', 'mysql', 'postgres', 'redis')
+for _name in _DRIVER_MODULES:
+    _START_CHECKS[_name] = _driver_check(_name)
+    _DRIVERS[_name] = _driver_connection(_name)
+del _name
+# Databases of Toto 1.0.12 whose drivers come in a later release of this package (none now:
+# a driver module that is missing says so itself).
+_NOT_YET_AVAILABLE = ()
 
 
 def check_configured_database():
