@@ -34,7 +34,8 @@ from bson.son import SON
 from pymongo.collection import Collection
 from pymongo.cursor import Cursor
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidOperation, OperationFailure
+from pymongo.errors import (BulkWriteError, DuplicateKeyError, InvalidOperation,
+                            OperationFailure, WriteError)
 from pymongo.operations import IndexModel
 from pymongo.write_concern import WriteConcern
 
@@ -167,8 +168,10 @@ class LegacyCollection(Collection):
             method = collection.update_many if multi else collection.update_one
             result = method(spec, document, upsert=upsert)
         elif multi:
-            # The server refuses a replacement for many documents; say so before sending.
-            raise OperationFailure('multi update only works with $ operators', 9)
+            # The server refuses a replacement for many documents (pymongo 3.13 raised its
+            # WriteError); pymongo 4 would not send it: the same error, made here.
+            raise WriteError('multi update only works with $ operators', 9,
+                             {'code': 9, 'errmsg': 'multi update only works with $ operators'})
         else:
             result = collection.replace_one(spec, document, upsert=upsert)
         return result.raw_result if result.acknowledged else None
