@@ -8,6 +8,7 @@ server that stops and comes back.
 from __future__ import absolute_import, division, print_function
 
 import re
+import sys
 import time
 
 import pytest
@@ -297,6 +298,15 @@ def test_data_written_by_1_0_12_loads(connect, raw_db):
     assert connection.create_session('Alice', 'new').user_id == 'Alice'
 
 
+def test_a_1_0_12_state_holding_utf_8_bytes_loads_as_written(connect, raw_db):
+    # 1.0.12's pickle of u'\xc3\xa9' has the raw bytes C3 A9, valid UTF-8: MongoDB kept it
+    # as the string u'\xe9'. The bytes it came from are those of its UTF-8 encoding.
+    raw_db.sessions.insert_one({'user_id': '', 'expires': time.time() + 60,
+                                'session_id': 'D' * 22,
+                                'state': b"(dp1\nS'v'\nV\xc3\xa9\ns.".decode('utf-8')})
+    assert connect().retrieve_session('D' * 22).state == {'v': u'\xc3\xa9'}
+
+
 def test_hostile_session_rows_give_no_session(connect, raw_db):
     connection = connect()
     raw_db.sessions.insert_one({'user_id': '', 'expires': time.time() + 60,
@@ -329,9 +339,19 @@ def test_the_connection_recovers_after_a_server_restart(connect, mongodb_server)
     assert connection.retrieve_session(session.session_id).user_id == 'alice'
 
 
+def test_a_missing_pymongo_names_the_pip_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'pymongo', None)  # import pymongo raises ImportError
+    with pytest.raises(DatabaseUnavailable) as caught:
+        mongodbconnection.check_from_options()
+    assert str(caught.value) == (
+        "database mongodb needs pymongo: pip install 'toto-compat[mongodb]'")
+
+
 @pytest.mark.timeout(60)
-def test_a_server_that_is_down_at_start_stops_the_check_with_one_line(mongodb_server):
+def test_a_server_that_is_down_at_start_stops_the_check_with_one_line(mongodb_server,
+                                                                      monkeypatch):
     import dbservers
+    monkeypatch.setattr(mongodbconnection, '_CHECK_TIMEOUT', 1.0)
     saved = (options.db_host, options.db_port)
     options.db_host, options.db_port = '127.0.0.1', dbservers.free_port()
     try:

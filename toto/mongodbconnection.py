@@ -118,6 +118,14 @@ def _storable(data):
     return data
 
 
+def _loadable(document):
+    # A BSON string holds the UTF-8 encoding of the bytes that were stored: encoding it back
+    # gives those bytes (our pickles are ASCII; a 1.0.12 pickle may hold any UTF-8).
+    if document is not None and isinstance(document.get('state'), six.text_type):
+        document['state'] = document['state'].encode('utf-8')
+    return document
+
+
 def _storage_error_types():
     from bson.errors import InvalidDocument, InvalidStringData
     from pymongo.errors import DocumentTooLarge
@@ -153,8 +161,8 @@ class MongoDBSession(TotoSession):
         return self._account
 
     def refresh(self):
-        session_data = self._refresh_cache() or self._db.sessions.find_one(
-            {'session_id': self.session_id})
+        session_data = self._refresh_cache() or _loadable(self._db.sessions.find_one(
+            {'session_id': self.session_id}))
         if not session_data:
             raise TotoException(ERROR_INVALID_SESSION_ID, 'Invalid session ID.')
         self.__init__(self._db, session_data, self._session_cache)
@@ -362,7 +370,7 @@ class MongoDBConnection(DBConnection):
             logger.warning('session %s has no usable expiry: ignored', session_id)
             return None
         document.setdefault('user_id', '')
-        return document
+        return _loadable(document)
 
     def _remove_session(self, session_id):
         self.db.sessions.delete_many({'session_id': session_id})
