@@ -148,11 +148,13 @@ class LegacyCollection(Collection):
             for document in documents:
                 if '_id' not in document:
                     document['_id'] = ObjectId()
+        # Without manipulate pymongo 3.13 gave the ids the documents had before the insert.
+        inserted_ids = [document.get('_id') for document in documents]
         try:
             collection.insert_many(documents, ordered=not continue_on_error)
         except BulkWriteError as error:
             _raise_last_write_error(error)
-        return [document.get('_id') for document in documents]
+        return inserted_ids
 
     def update(self, spec, document, upsert=False, manipulate=False, multi=False,
                check_keys=True, **kwargs):
