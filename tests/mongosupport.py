@@ -3,6 +3,12 @@
 No MongoDB server is packaged for Debian; SecantusDB's Python server speaks the MongoDB wire
 protocol (OP_MSG) and is what these tests run against (tests/dbservers.py). Its behaviour is
 not mongod's in every detail: test names and docstrings say "SecantusDB" where that matters.
+What the driver and the legacy layer send, all answered by SecantusDB 0.7.0b3 (checked by
+these tests): hello/ping, listIndexes (code 26 for a missing collection), createIndexes
+(unique enforced), find with filter/projection/sort/skip/limit, insert, update (``$set``,
+``$inc``, replacement, upsert, multi), delete, findAndModify, aggregate (what
+``count_documents`` sends), listCollections, dropDatabase.
+
 Each test gets a database of its own on the module's server, dropped afterwards. Import the
 ``*_fixture`` functions into a test module to use ``mongodb_server``, ``database_name`` and
 ``raw_db`` there.

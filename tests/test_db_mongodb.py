@@ -320,13 +320,16 @@ def test_hostile_session_rows_give_no_session(connect, raw_db):
 
 @pytest.mark.timeout(90)
 def test_the_connection_recovers_after_a_server_restart(connect, mongodb_server):
-    connection = connect()
+    connection = connect(serverSelectionTimeoutMS=1000)
     connection.create_account('alice', 'secret')
-    mongodb_server.stop()
+    # SecantusDB loses writes since its last checkpoint on SIGKILL (a SIGTERM stop can take
+    # 15 s): make them durable first, then kill.
+    connection.db.client.admin.command('fsync')
+    mongodb_server.stop(kill=True)
     started = time.time()
     with pytest.raises(pymongo.errors.ConnectionFailure):
         connection.create_session('alice', 'secret')
-    assert time.time() - started < 15
+    assert time.time() - started < 10
     mongodb_server.start()
     deadline = time.time() + 30
     while True:
@@ -337,6 +340,30 @@ def test_the_connection_recovers_after_a_server_restart(connect, mongodb_server)
             if time.time() > deadline:
                 raise
     assert connection.retrieve_session(session.session_id).user_id == 'alice'
+
+
+@pytest.mark.timeout(90)
+def test_a_connection_made_while_the_server_is_down_creates_its_indexes_later(
+        mongodb_server, database_name, raw_db):
+    mongodb_server.stop(kill=True)  # a SIGTERM stop can take 15 s
+    try:
+        connection = MongoDBConnection('127.0.0.1', mongodb_server.port, database_name,
+                                       serverSelectionTimeoutMS=500)
+    finally:
+        mongodb_server.start()
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                session = connection.create_session()
+                break
+            except pymongo.errors.ConnectionFailure:
+                if time.time() > deadline:
+                    raise
+        assert connection.retrieve_session(session.session_id) is not None
+        assert 'session_id' in raw_db.sessions.index_information()
+    finally:
+        connection.close()
 
 
 def test_a_missing_pymongo_names_the_pip_extra(monkeypatch):
