@@ -148,6 +148,12 @@ def test_a_state_that_cannot_be_stored_gives_a_clear_error(connect, raw_db):
     assert caught.value.code == ERROR_SERVER
     assert 'session state cannot be stored' in caught.value.value
     assert 'state' not in raw_db.sessions.find_one({'session_id': session.session_id})
+    # Larger than a BSON document may be (16 MB).
+    session['callback'] = 'x' * (17 * 1024 * 1024)
+    with pytest.raises(TotoException) as caught:
+        session.save()
+    assert caught.value.code == ERROR_SERVER
+    assert 'session state cannot be stored: DocumentTooLarge' in caught.value.value
 
 
 def test_anonymous_sessions(connect, raw_db):
