@@ -33,8 +33,12 @@ Differences from 1.0.12 (which needed pymongo < 3): the session ``key`` is store
 dropped it, and reads it back from our documents); renewal updates ``sessions`` (1.0.12 wrote
 to a ``sesions`` collection, so expiry never moved); ``generate_password`` works; writes are
 acknowledged (pymongo 2's ``Connection`` did not wait, so failed app writes went unnoticed); a
-state that cannot be pickled or stored raises a clear ``TotoException``; a stored state that
-cannot be read gives "invalid session" instead of an exception.
+state that cannot be pickled or stored raises a clear ``TotoException`` (``ERROR_SERVER``); a
+stored state that cannot be loaded gives ``TotoException(ERROR_INVALID_SESSION_ID)``, logged.
+
+From the options (``--database=mongodb``), the client waits at most ``--database_timeout``
+seconds (10) to find the server, to connect and for each answer: a query of an app that takes
+longer now fails with ``pymongo.errors.NetworkTimeout`` (1.0.12 waited forever).
 """
 
 from __future__ import absolute_import, division, print_function
