@@ -197,8 +197,11 @@ def test_remove_and_clear_sessions(connect, raw_db):
     anonymous = connection.create_session()
     connection.remove_session(first.session_id)
     assert connection.retrieve_session(first.session_id) is None
+    assert error_code(first.refresh) == ERROR_INVALID_SESSION_ID
     assert connection.retrieve_session(second.session_id) is not None
-    connection.clear_sessions('alice')
+    connection.clear_sessions({'$ne': ''})  # not an id: nothing happens
+    assert connection.retrieve_session(anonymous.session_id) is not None
+    connection.clear_sessions('Alice')
     assert connection.retrieve_session(second.session_id) is None
     assert connection.retrieve_session(anonymous.session_id) is not None
 

@@ -329,8 +329,12 @@ class MongoDBConnection(DBConnection):
         return self._instantiate_session(session_data, self._session_cache)
 
     def clear_sessions(self, user_id):
-        """End every session of ``user_id`` (the id as the account stores it)."""
-        self.db.sessions.delete_many({'user_id': user_id})
+        """End every session of ``user_id`` (found as a sign-in finds it; '' anonymous ones)."""
+        account = self._find_account(user_id)
+        if account is not None:
+            user_id = account['user_id']
+        if isinstance(user_id, six.string_types):
+            self.db.sessions.delete_many({'user_id': user_id})
 
     # -- DBConnection hooks ------------------------------------------------------------
 
