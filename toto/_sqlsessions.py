@@ -213,7 +213,7 @@ class SQLConnection(DBConnection):
             return getattr(self._sql(), method)(sql, *parameters)
         except self.dialect.connection_errors as error:
             logger.info('database %s: %s; trying again on a new connection',
-                        self.dialect.name, error)
+                        self.dialect.name, ' '.join(str(error).split()))
             return getattr(self._sql(), method)(sql, *parameters)
 
     def _write(self, sql, *parameters):
