@@ -82,7 +82,7 @@ class Connection(object):
         self.host = host
         self.database = database
         self.max_idle_time = float(max_idle_time)
-        settings = dict(_split_host(host), db=database, user=user, password=password or '',
+        settings = dict(_split_host(host), database=database, user=user, password=password or '',
                         charset=charset, autocommit=True, sql_mode=sql_mode,
                         init_command="set time_zone = '%s'" % time_zone.replace("'", ''),
                         cursorclass=pymysql.cursors.Cursor)
