@@ -398,7 +398,17 @@ class SQLConnection(DBConnection):
         self._write('delete from session where session_id = %s', session_id)
 
     def _instantiate_session(self, session_data, session_cache):
-        session = self.session_class(self.db, session_data, session_cache)
+        try:
+            session = self.session_class(self.db, session_data, session_cache)
+        except Exception as error:
+            if not session_data.get('state'):
+                raise
+            # A state that does not load (written by other code, damaged) must not make
+            # every request with this session fail: it counts as no session.
+            logger.error('database %s: session %s: its state does not load (%s: %s); '
+                         'treated as no session', self.dialect.name,
+                         session_data.get('session_id'), type(error).__name__, error)
+            return None
         session._connection = self
         return session
 
