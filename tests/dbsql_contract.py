@@ -9,6 +9,7 @@ A test module imports these tests and defines a ``backend`` fixture: an object w
 from __future__ import absolute_import, division, print_function
 
 import contextlib
+import sys
 import threading
 import time
 
@@ -288,3 +289,19 @@ def test_a_down_server_fails_the_check_with_one_line(backend):
                               % (backend.name, backend.closed_port))
     assert time.time() - started < 6
     assert isinstance(message, six.string_types)
+
+
+def test_a_missing_client_library_names_the_pip_extra(backend):
+    saved = dict((name, module) for name, module in sys.modules.items()
+                 if name == backend.library or name.startswith(backend.library + '.'))
+    try:
+        for name in saved:
+            sys.modules[name] = None  # "import" now raises ImportError
+        sys.modules[backend.library] = None
+        with pytest.raises(DatabaseUnavailable) as raised:
+            backend.make()
+        assert str(raised.value).startswith('database %s needs ' % backend.name)
+        assert "pip install 'toto-compat[%s]'" % backend.name in str(raised.value)
+    finally:
+        sys.modules.pop(backend.library, None)
+        sys.modules.update(saved)

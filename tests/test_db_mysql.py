@@ -50,6 +50,7 @@ def mariadb():
 class MySQLBackend(object):
     name = 'mysql'
     module = mysqldbconnection
+    library = 'pymysql'
     connection_errors = (pymysql.OperationalError, pymysql.InterfaceError)
 
     def __init__(self, server):

@@ -51,6 +51,7 @@ def postgres():
 class PostgresBackend(object):
     name = 'postgres'
     module = postgresconnection
+    library = 'psycopg2'
     connection_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
     def __init__(self, server):

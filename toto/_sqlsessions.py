@@ -34,12 +34,14 @@ import logging
 import re
 import threading
 import time
+import weakref
 from uuid import uuid4
 
 import six
 
 from toto.dbconnection import DBConnection
-from toto.exceptions import ERROR_SERVER, ERROR_USER_ID_EXISTS, TotoException
+from toto.exceptions import (ERROR_INVALID_SESSION_ID, ERROR_SERVER, ERROR_USER_ID_EXISTS,
+                             TotoException)
 from toto.session import TotoAccount, TotoSession
 
 logger = logging.getLogger('toto.sqlsessions')
@@ -164,7 +166,6 @@ class SQLSession(TotoSession):
         session_data = self._refresh_cache() or self._connection._load_uncached_data(
             self.session_id)
         if not session_data:
-            from toto.exceptions import ERROR_INVALID_SESSION_ID
             raise TotoException(ERROR_INVALID_SESSION_ID, 'Invalid session ID.')
         SQLSession.__init__(self, self._db, session_data, self._session_cache)
         self._account = None
@@ -418,7 +419,11 @@ class SQLConnection(DBConnection):
 
 
 class ThreadLocalHandles(object):
-    """One handle per thread, made by ``factory``; the creating thread uses ``first``."""
+    """One handle per thread, made by ``factory``; the creating thread uses ``first``.
+
+    For handles that are not thread-safe (PyMySQL connections). A thread's handle goes
+    (and closes itself) when the thread ends; :meth:`close` closes those still alive.
+    """
 
     def __init__(self, first, factory):
         self._first = first
@@ -426,7 +431,7 @@ class ThreadLocalHandles(object):
         self._factory = factory
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._made = []
+        self._made = weakref.WeakSet()
 
     def get(self):
         if threading.current_thread() is self._owner:
@@ -435,11 +440,12 @@ class ThreadLocalHandles(object):
         if handle is None:
             handle = self._local.handle = self._factory()
             with self._lock:
-                self._made.append(handle)
+                self._made.add(handle)
         return handle
 
     def close(self):
         with self._lock:
-            made, self._made = self._made, []
+            made = list(self._made)
+            self._made.clear()
         for handle in made:
             handle.close()
