@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 import os
 import threading
+import time
 
 import pytest
 import six
@@ -188,7 +189,12 @@ def test_a_broken_connection_is_closed_and_replaced(backend):
     db = backend.make().db
     pid = db.get('select pg_backend_pid() as pid').pid
     backend.admin('select pg_terminate_backend(%s)', pid)
-    with pytest.raises(psycopg2.OperationalError):
+    # The backend ends asynchronously: wait (bounded) until the server has let it go.
+    deadline = time.time() + 10
+    while backend.admin('select 1 from pg_stat_activity where pid = %s', pid):
+        assert time.time() < deadline, 'backend %d did not end' % pid
+        time.sleep(0.02)
+    with pytest.raises(backend.connection_errors):
         db.get('select 1 as one')
     assert not db._used and not db._pool
     assert db.get('select 1 as one').one == 1
