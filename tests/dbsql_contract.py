@@ -9,6 +9,7 @@ A test module imports these tests and defines a ``backend`` fixture: an object w
 from __future__ import absolute_import, division, print_function
 
 import contextlib
+import socket
 import sys
 import threading
 import time
@@ -21,6 +22,19 @@ from dbsupport import cheap_password_hashes  # noqa: F401 -- autouse fixture
 from toto.dbconnection import DatabaseUnavailable
 from toto.exceptions import TotoException
 from toto.session import TotoSession
+
+
+class ClosedPort(object):
+    """A 127.0.0.1 port bound but not listening while the object lives: connections are
+    refused, and no other process can start a server on it meanwhile."""
+
+    def __init__(self):
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(('127.0.0.1', 0))
+        self.port = self._socket.getsockname()[1]
+
+    def close(self):
+        self._socket.close()
 
 
 def _code(call, *args, **kwargs):

@@ -12,6 +12,7 @@ import pytest
 
 import dbservers
 from dbsql_contract import *  # noqa: F401,F403 -- the shared SQL driver tests
+from dbsql_contract import ClosedPort
 
 try:
     import pymysql
@@ -56,7 +57,8 @@ class MySQLBackend(object):
     def __init__(self, server):
         self.server = server
         self.host = '127.0.0.1:%d' % server.port
-        self.closed_port = dbservers.free_port()
+        self._closed = ClosedPort()
+        self.closed_port = self._closed.port
         self._connections = []
         self._admin = self._connect_admin(None)
         self.admin('drop database if exists %s' % server.database)
@@ -111,6 +113,7 @@ class MySQLBackend(object):
                     mysql_password=self.server.password, mysql_uuid_account_id=False)
 
     def close(self):
+        self._closed.close()
         for connection in self._connections:
             connection.close()
         self._admin.close()

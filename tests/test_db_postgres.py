@@ -14,6 +14,7 @@ import six
 
 import dbservers
 from dbsql_contract import *  # noqa: F401,F403 -- the shared SQL driver tests
+from dbsql_contract import ClosedPort
 
 try:
     import psycopg2
@@ -57,7 +58,8 @@ class PostgresBackend(object):
 
     def __init__(self, server):
         self.server = server
-        self.closed_port = dbservers.free_port()
+        self._closed = ClosedPort()
+        self.closed_port = self._closed.port
         self._connections = []
         self._admin = None
         self.admin('drop schema public cascade')
@@ -117,6 +119,7 @@ class PostgresBackend(object):
                     postgres_password=None)
 
     def close(self):
+        self._closed.close()
         for connection in self._connections:
             connection.close()
         if self._admin is not None:
