@@ -240,6 +240,14 @@ class SQLConnection(DBConnection):
         self._inspect_tables()
         if self._schema_upgrade:
             self._upgrade_tables()
+        else:
+            missing = [what for what, present in (
+                ('session keys are not kept (no session.session_key)', self._keeps_key),
+                ('anonymous sessions are refused (session.account_id is not null)',
+                 self._allows_anonymous)) if not present]
+            if missing:
+                logger.warning('database %s: tables of Toto 1.0.12 and no schema upgrade: %s',
+                               self.dialect.name, '; '.join(missing))
 
     def _columns(self, table):
         rows = self._read('query', self.dialect.columns_query(), table)
