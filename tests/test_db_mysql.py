@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 import os
 import re
+import time
 
 import pytest
 
@@ -238,3 +239,16 @@ def test_a_server_that_is_down_at_construction(backend):
     db = Connection('127.0.0.1:%d' % backend.closed_port, 'x', 'u', 'p', connect_timeout=2)
     with pytest.raises(pymysql.OperationalError):
         db.get('select 1')
+
+
+def test_a_server_that_stops_answering_times_out_and_is_used_again(backend):
+    connection = backend.make(timeout=1)
+    connection.create_account('alice', 'secret')
+    session = connection.create_session('alice', 'secret')
+    with backend.server.paused():
+        started = time.time()
+        with pytest.raises(backend.connection_errors):
+            connection.retrieve_session(session.session_id)
+        # One read timeout, then one connect timeout for the retry on a new connection.
+        assert time.time() - started < 5
+    assert connection.retrieve_session(session.session_id).user_id == 'alice'
