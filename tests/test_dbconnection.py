@@ -438,16 +438,6 @@ def test_database_json_with_a_port_writes_the_file_named_by_db_host(db_options, 
     assert JSONConnection(path).create_session('alice', 'secret').user_id == 'alice'
 
 
-@pytest.mark.parametrize('name', ['mongodb', 'redis', 'mysql', 'postgres'])
-def test_databases_not_in_this_release_raise_one_clear_line(db_options, name):
-    db_options.database = name
-    with pytest.raises(DatabaseUnavailable) as raised:
-        configured_connection()
-    message = str(raised.value)
-    assert name in message and 'not available in this release' in message
-    assert '\n' not in message
-
-
 def test_an_unknown_database_is_an_error_unless_the_old_fallback_is_asked_for(db_options):
     db_options.database = 'mongo'
     with pytest.raises(DatabaseUnavailable) as raised:

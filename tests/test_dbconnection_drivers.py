@@ -37,6 +37,9 @@ def _driver_here(module_name):
 
 
 def _close(connection):
+    if callable(getattr(type(connection), 'close', None)):
+        connection.close()  # the driver's own: pymongo's Database has no close()
+        return
     db = getattr(connection, 'db', None)
     for name in ('close', 'closeall'):
         if callable(getattr(db, name, None)):
