@@ -519,6 +519,12 @@ def main(argv=None):
               % (load_name, args.connections, args.rounds, args.duration), '']
     everything = {}
     for driver in drivers:
+        missing = driver != 'json' and _dbservers().missing(SERVER_KIND[driver])
+        if missing:
+            log('%s: not measured: %s' % (driver, missing))
+            everything[driver] = {'missing': missing}
+            output += ['%s: not measured: %s' % (LABELS[driver], missing), '']
+            continue
         results, failures = run_driver(driver, loads, args, load, log)
         summary = summarize(results)
         reason = oracle_reason(args, driver)
@@ -541,7 +547,9 @@ def main(argv=None):
                                         'median': data['summary'][name, kind]}
                                        for (name, kind), rounds in sorted(
                                            data['results'].items())]})
-                for driver, data in everything.items())}, stream, indent=1)
+                for driver, data in everything.items() if 'missing' not in data),
+                'missing': dict((driver, data['missing']) for driver, data in everything.items()
+                                if 'missing' in data)}, stream, indent=1)
     return 0
 
 
