@@ -496,7 +496,10 @@ def table(driver, loads, summary, reason, failures):
             '%.0f' % oracle if oracle else ('fails' if name in failures else '-'),
             '%.0f' % raw if raw else '-', _ratio(ours, oracle), _ratio(ours, raw)))
     for name, error in sorted(failures.items()):
-        lines.append('  1.0.12 %s fails: %s' % (name, error[-160:]))
+        found = re.search(r'"code": (\d+), "value": "([^"]*)"', error)
+        lines.append('  1.0.12 %s fails: %s' % (
+            name, ('error %s, %s' % found.groups()).replace("\\'", "'") if found
+            else error[-160:]))
     return '\n'.join(lines)
 
 
