@@ -34,8 +34,10 @@ else Python threads):
 ``raw`` is the database library's own session lookup, one at a time from one Python client
 in this process (redis-py ``GET session:<id>``, PyMySQL / psycopg2 the driver's ``SELECT ...
 session LEFT JOIN account``, pymongo ``find_one``) on the same session: what the database
-costs before any HTTP, JSON or Toto.  Every load is checked before it is measured; rounds
-alternate the servers' order; the table gives medians over the rounds.  Linux, Python 3.
+costs before any HTTP, JSON or Toto.  Every load is checked before and after it is measured;
+rounds alternate the servers' order; the table gives medians over the rounds of requests/s and
+of each TotoServer's CPU time per request (from /proc: far less disturbed than requests/s by
+other work on the machine; the database server's CPU is not in it).  Linux, Python 3.
 """
 
 import argparse
@@ -60,6 +62,7 @@ TESTS = os.path.join(ROOT, 'tests')
 RUN_SERVER = os.path.join(TESTS, 'oracle_apps', 'run_server.py')
 STARTUP_DIR = os.path.join(HERE, 'db_startup')
 START_TIMEOUT = 60.0
+CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 DRIVERS = ('redis', 'mysql', 'postgres', 'mongodb', 'json')
 ORACLE_DRIVERS = ('mysql', 'mongodb', 'json')
 SERVER_KIND = {'redis': 'redis', 'mysql': 'mariadb', 'postgres': 'postgres',
@@ -394,12 +397,31 @@ def choose_load(args):
     return 'python clients', load_with_python
 
 
+def group_cpu_seconds(group):
+    """User + system CPU time of every live process of the process group ``group``."""
+    ticks = 0
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name) as stream:
+                fields = stream.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, pgrp, ... utime (11), stime (12).
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / float(CLOCK_TICKS)
+
+
 def measure(server, load_name, args, load, directory):
-    """Requests per second of one ``load_name`` run against ``server`` (checked before/after)."""
+    """``(requests/s, server CPU us/request)`` of one ``load_name`` run (checked around)."""
     server.request(load_name)
+    cpu = group_cpu_seconds(server.process.pid)
     requests, seconds = load(server, load_name, args.duration, args.connections, directory)
+    cpu = group_cpu_seconds(server.process.pid) - cpu
     server.request(load_name)
-    return requests / seconds
+    return requests / seconds, cpu / max(1, requests) * 1e6
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -454,8 +476,9 @@ def run_driver(driver, loads, args, load, log):
                     if kind == '1.0.12' and (name not in ('login-400', 'auth') or
                                              name in failures):
                         continue
-                    rate = measure(servers[kind], name, args, load, directory)
+                    rate, cpu = measure(servers[kind], name, args, load, directory)
                     results.setdefault((name, kind), []).append(rate)
+                    results.setdefault((name, kind + ' cpu'), []).append(cpu)
                 if name == 'auth' and raw is not None:
                     results.setdefault(('auth', 'raw'), []).append(
                         measure_raw(raw[0], args.duration))
@@ -482,19 +505,25 @@ def _ratio(mine, other):
     return '%.2fx' % (mine / other) if mine and other else '-'
 
 
+def _number(value):
+    return '%.0f' % value if value else '-'
+
+
 def table(driver, loads, summary, reason, failures):
     lines = [LABELS[driver] + ('' if not reason else '  [no 1.0.12: %s]' % reason)]
-    header = '  %-26s %10s %10s %10s %12s %10s' % ('load', 'ours/s', '1.0.12/s', 'raw/s',
-                                                   'ours/1.0.12', 'ours/raw')
+    row = '  %-24s %8s %8s %8s %11s %8s %9s %10s'
+    header = row % ('load', 'ours/s', '1.0.12/s', 'raw/s', 'ours/1.0.12', 'ours/raw',
+                    'CPU ours', 'CPU 1.0.12')
     lines += [header, '  ' + '-' * (len(header) - 2)]
     for name in loads:
         ours = summary.get((name, 'ours'))
         oracle = summary.get((name, '1.0.12'))
         raw = summary.get((name, 'raw'))
-        lines.append('  %-26s %10s %10s %10s %12s %10s' % (
-            _LOAD_TEXT[name], '%.0f' % ours if ours else '-',
-            '%.0f' % oracle if oracle else ('fails' if name in failures else '-'),
-            '%.0f' % raw if raw else '-', _ratio(ours, oracle), _ratio(ours, raw)))
+        lines.append(row % (
+            _LOAD_TEXT[name], _number(ours),
+            _number(oracle) if oracle or name not in failures else 'fails', _number(raw),
+            _ratio(ours, oracle), _ratio(ours, raw), _number(summary.get((name, 'ours cpu'))),
+            _number(summary.get((name, '1.0.12 cpu')))))
     for name, error in sorted(failures.items()):
         found = re.search(r'"code": (\d+), "value": "([^"]*)"', error)
         lines.append('  1.0.12 %s fails: %s' % (
@@ -540,7 +569,9 @@ def main(argv=None):
         '  its login is in the 400 row; the tests use 1,000, the default is 100,000. '
         'raw: the library\'s own session',
         '  lookup, one at a time from one Python client (no HTTP). MongoDB numbers are '
-        'SecantusDB\'s, not mongod\'s.']
+        'SecantusDB\'s, not mongod\'s.',
+        '  CPU: microseconds of the TotoServer process\'s CPU time per request (the database '
+        'server\'s not included).']
     print('\n'.join(output))
     if args.json:
         with open(args.json, 'w') as stream:
