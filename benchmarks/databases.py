@@ -540,9 +540,11 @@ def main(argv=None):
         sys.stderr.flush()
     drivers = [driver for driver in args.drivers.split(',') if driver]
     loads = [name for name in args.loads.split(',') if name]
-    for name in drivers + loads:
-        if name not in DRIVERS + LOADS:
-            sys.exit('python -m benchmarks.databases: unknown driver or load %r' % name)
+    for names, known, what in ((drivers, DRIVERS, 'driver'), (loads, LOADS, 'load')):
+        for name in names:
+            if name not in known:
+                sys.exit('python -m benchmarks.databases: unknown %s %r (one of %s)'
+                         % (what, name, ', '.join(known)))
     load_name, load = choose_load(args)
     log('load: %s, %d connections, %.1f s a measure, %d round(s); servers: 1 process each'
         % (load_name, args.connections, args.duration, args.rounds))
