@@ -135,7 +135,11 @@ class Database(object):
             if reason:
                 raise RuntimeError(reason)
             self.server = dbservers.SERVERS[kind][0]()
-            self.server.start()
+            try:
+                self.server.start()
+            except BaseException:
+                self.server.close()  # nothing left behind: process nor directory
+                raise
 
     def options(self, name):
         """The toto options of the database ``name`` ('ours' or 'oracle') on this server."""
