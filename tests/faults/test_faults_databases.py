@@ -215,7 +215,9 @@ def _outage(traffic, server, kill, database):
     """Stop ``server`` under traffic, check the errors come, start it again, check recovery."""
     stopped = time.time()
     server.stop(kill=kill)
-    _wait_for(lambda: len(traffic.since(stopped, 'unavailable')) >= CLIENTS, ANSWER_BOUND * 2,
+    # The service answers while the database is down (the requests in flight then, and the
+    # ones after, are all checked against the bound at the end).
+    _wait_for(lambda: traffic.since(stopped, 'unavailable'), ANSWER_BOUND * 2,
               lambda: 'no "database %s unavailable" answers while it was down: %r'
                       % (database, traffic.since(stopped)[:12]))
     restarted = time.time()
@@ -289,3 +291,17 @@ def test_a_database_down_at_start_stops_the_start_naming_it(database, servers):
     lines = [line for line in output.splitlines() if expected in line]
     assert len(lines) == 1, output
     assert 'Starting server' not in output
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(reason='TotoServer lets DatabaseUnavailable out as a traceback; toto/server.py '
+                          '(not the drivers) is to print its one line and exit', strict=False)
+def test_a_database_down_at_start_is_told_in_one_line_only(servers):
+    require_library(*_LIBRARIES['redis'])
+    port = dbservers.free_port()
+    code, output = servers.command(['--database=redis', '--db_host=127.0.0.1',
+                                    '--db_port=%d' % port], timeout=30)
+    assert code != 0
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert 'database redis: cannot connect to 127.0.0.1:%d' % port in lines[0]
