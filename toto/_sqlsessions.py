@@ -26,6 +26,11 @@ anonymous sessions.
 Column names never come from a client unchecked: account fields given to
 ``create_account`` and account properties must be plain identifiers naming columns of
 ``account`` (1.0.12 wrote them into the SQL as given).
+
+A database that cannot be reached makes the driver's calls raise ``TotoException(ERROR_SERVER,
+'database <name> unavailable: ...')`` (:func:`toto._dboffload.translated`); the next call
+connects again, so a server that comes back is used without a restart. ``db`` itself (what
+applications call) raises the client library's errors, as in 1.0.12.
 """
 
 from __future__ import absolute_import, division, print_function

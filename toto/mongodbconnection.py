@@ -38,7 +38,10 @@ stored state that cannot be loaded gives ``TotoException(ERROR_INVALID_SESSION_I
 
 From the options (``--database=mongodb``), the client waits at most ``--database_timeout``
 seconds (10) to find the server, to connect and for each answer: a query of an app that takes
-longer now fails with ``pymongo.errors.NetworkTimeout`` (1.0.12 waited forever).
+longer now fails with ``pymongo.errors.NetworkTimeout`` (1.0.12 waited forever). When the
+server cannot be reached, the driver's own calls (accounts, sessions) raise
+``TotoException(ERROR_SERVER, 'database mongodb unavailable: ...')`` and work again once it is
+back; pymongo retries a read or write once, so such a call can take twice the timeout.
 """
 
 from __future__ import absolute_import, division, print_function
