@@ -264,8 +264,12 @@ def test_the_service_recovers_after_the_server_restarts(backend):
     session = connection.create_session('alice', 'secret')
     backend.server.stop()
     try:
-        with pytest.raises(backend.connection_errors):
+        # The outage as the client sees it, not the client library's exception.
+        with pytest.raises(TotoException) as raised:
             connection.retrieve_session(session.session_id)
+        assert raised.value.code == 1000
+        assert raised.value.value.startswith('database %s unavailable: '
+                                             % connection.dialect.name)
     finally:
         backend.server.start()
     assert connection.retrieve_session(session.session_id).user_id == 'alice'

@@ -14,6 +14,7 @@ import pytest
 import dbservers
 from dbsql_contract import *  # noqa: F401,F403 -- the shared SQL driver tests
 from dbsql_contract import ClosedPort
+from toto.exceptions import TotoException
 
 try:
     import pymysql
@@ -248,8 +249,9 @@ def test_a_server_that_stops_answering_times_out_and_is_used_again(backend):
     with backend.server.paused():
         _wait_until_stopped(backend.server.process.pid)
         started = time.time()
-        with pytest.raises(backend.connection_errors):
+        with pytest.raises(TotoException) as raised:  # the outage, as the client sees it
             connection.retrieve_session(session.session_id)
+        assert raised.value.value.startswith('database mysql unavailable: ')
         # One read timeout, then one connect timeout for the retry on a new connection.
         assert time.time() - started < 5
     assert connection.retrieve_session(session.session_id).user_id == 'alice'

@@ -26,6 +26,11 @@ anonymous sessions.
 Column names never come from a client unchecked: account fields given to
 ``create_account`` and account properties must be plain identifiers naming columns of
 ``account`` (1.0.12 wrote them into the SQL as given).
+
+A database that cannot be reached makes the driver's calls raise ``TotoException(ERROR_SERVER,
+'database <name> unavailable: ...')`` (:func:`toto._dboffload.translated`); the next call
+connects again, so a server that comes back is used without a restart. ``db`` itself (what
+applications call) raises the client library's errors, as in 1.0.12.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -39,6 +44,7 @@ from uuid import uuid4
 
 import six
 
+from toto._dboffload import translated
 from toto.dbconnection import DBConnection
 from toto.exceptions import (ERROR_INVALID_SESSION_ID, ERROR_SERVER, ERROR_USER_ID_EXISTS,
                              TotoException)
@@ -210,15 +216,19 @@ class SQLConnection(DBConnection):
     def _read(self, method, sql, *parameters):
         # Reads are safe to repeat: one more try on a fresh connection when the first met
         # a connection that had gone away (a restarted server, an idle connection cut).
-        try:
-            return getattr(self._sql(), method)(sql, *parameters)
-        except self.dialect.connection_errors as error:
-            logger.info('database %s: %s; trying again on a new connection',
-                        self.dialect.name, ' '.join(str(error).split()))
-            return getattr(self._sql(), method)(sql, *parameters)
+        # A server that is still down reaches the caller as TotoException(ERROR_SERVER,
+        # 'database <name> unavailable: ...'), not as the client library's exception.
+        with translated(self.dialect.name):
+            try:
+                return getattr(self._sql(), method)(sql, *parameters)
+            except self.dialect.connection_errors as error:
+                logger.info('database %s: %s; trying again on a new connection',
+                            self.dialect.name, ' '.join(str(error).split()))
+                return getattr(self._sql(), method)(sql, *parameters)
 
     def _write(self, sql, *parameters):
-        return self._sql().execute(sql, *parameters)
+        with translated(self.dialect.name):
+            return self._sql().execute(sql, *parameters)
 
     def _account_id(self, account_id):
         if self.uuid_account_id and account_id is not None:

@@ -38,11 +38,15 @@ stored state that cannot be loaded gives ``TotoException(ERROR_INVALID_SESSION_I
 
 From the options (``--database=mongodb``), the client waits at most ``--database_timeout``
 seconds (10) to find the server, to connect and for each answer: a query of an app that takes
-longer now fails with ``pymongo.errors.NetworkTimeout`` (1.0.12 waited forever).
+longer now fails with ``pymongo.errors.NetworkTimeout`` (1.0.12 waited forever). When the
+server cannot be reached, the driver's own calls (accounts, sessions) raise
+``TotoException(ERROR_SERVER, 'database mongodb unavailable: ...')`` and work again once it is
+back; pymongo retries a read or write once, so such a call can take twice the timeout.
 """
 
 from __future__ import absolute_import, division, print_function
 
+import functools
 import logging
 import random
 import string
@@ -52,6 +56,7 @@ import six
 from tornado.options import options
 
 import toto.secret as secret
+from toto._dboffload import import_driver, translated
 from toto.dbconnection import DatabaseUnavailable, DBConnection, _session_settings
 from toto.exceptions import (ERROR_INVALID_SESSION_ID, ERROR_INVALID_USER_ID, ERROR_SERVER,
                              ERROR_USER_ID_EXISTS, ERROR_USER_NOT_FOUND, TotoException)
@@ -72,24 +77,6 @@ _system_random = random.SystemRandom()
 
 _SESSION_INDEXES = (('session_id', True), ('user_id', False), ('expires', False))
 _ACCOUNT_INDEXES = (('user_id', False),)
-
-
-def _import_pymongo():
-    # Until toto._dboffload.import_driver exists: the same message it gives.
-    try:
-        import pymongo
-    except ImportError:
-        raise DatabaseUnavailable("database mongodb needs pymongo: pip install "
-                                  "'toto-compat[mongodb]'")
-    return pymongo
-
-
-def _database_timeout():
-    # --database_timeout (seconds) once toto.dbconnection defines it; 10 s until then.
-    try:
-        return float(options.database_timeout)
-    except AttributeError:
-        return 10.0
 
 
 def _client_timeouts(seconds):
@@ -130,6 +117,17 @@ def _loadable(document):
     return document
 
 
+def _outage_as_toto_error(method):
+    # A server that cannot be reached (pymongo's ConnectionFailure: AutoReconnect, timeouts,
+    # no server selected) reaches the client as TotoException(ERROR_SERVER, 'database mongodb
+    # unavailable: ...'); the client reconnects by itself once the server is back.
+    @functools.wraps(method)
+    def guarded(*args, **kwargs):
+        with translated('mongodb'):
+            return method(*args, **kwargs)
+    return guarded
+
+
 def _storage_error_types():
     from bson.errors import InvalidDocument, InvalidStringData
     from pymongo.errors import DocumentTooLarge
@@ -139,12 +137,14 @@ def _storage_error_types():
 class MongoDBAccount(TotoAccount):
     """Account properties: fields of the account's document in ``accounts``."""
 
+    @_outage_as_toto_error
     def _load_property(self, *keys):
         projection = dict((key, 1) for key in keys) if keys else None
         document = self._session._db.accounts.find_one({'user_id': self._session.user_id},
                                                        projection)
         return document or {}
 
+    @_outage_as_toto_error
     def _save_property(self, *keys):
         if not keys:
             return
@@ -164,6 +164,7 @@ class MongoDBSession(TotoSession):
             self._account = MongoDBAccount(self)
         return self._account
 
+    @_outage_as_toto_error
     def refresh(self):
         session_data = self._refresh_cache() or _loadable(self._db.sessions.find_one(
             {'session_id': self.session_id}))
@@ -171,6 +172,7 @@ class MongoDBSession(TotoSession):
             raise TotoException(ERROR_INVALID_SESSION_ID, 'Invalid session ID.')
         self.__init__(self._db, session_data, self._session_cache)
 
+    @_outage_as_toto_error
     def save(self):
         if self._save_cache():
             return
@@ -208,7 +210,7 @@ class MongoDBConnection(DBConnection):
             base_options['expire_sessions'] = kwargs.pop('expire_sessions')
         super(MongoDBConnection, self).__init__(session_ttl, anon_session_ttl, session_renew,
                                                 anon_session_renew, **base_options)
-        pymongo = _import_pymongo()
+        pymongo = import_driver('pymongo', 'mongodb', 'mongodb')
         from toto._mongolegacy import LegacyDatabase
         self._client = pymongo.MongoClient(host, port, **kwargs)
         self.db = LegacyDatabase(self._client, database)
@@ -245,6 +247,7 @@ class MongoDBConnection(DBConnection):
 
     # -- accounts ----------------------------------------------------------------------
 
+    @_outage_as_toto_error
     def _find_account(self, user_id):
         # The account document for the id as given, else (new accounts are lowercased) for
         # its lowercase form. Only strings: a dict here would be a query ({'$ne': ''}).
@@ -328,6 +331,7 @@ class MongoDBConnection(DBConnection):
             self._store_session(session_id, session_data)
         return self._instantiate_session(session_data, self._session_cache)
 
+    @_outage_as_toto_error
     def clear_sessions(self, user_id):
         """End every session of ``user_id`` (found as a sign-in finds it; '' anonymous ones)."""
         account = self._find_account(user_id)
@@ -341,16 +345,19 @@ class MongoDBConnection(DBConnection):
     def _get_account(self, user_id):
         return self._find_account(user_id)
 
+    @_outage_as_toto_error
     def _store_account(self, user_id, values):
         self._ensure_indexes()
         self.db.accounts.insert_one(values)
 
+    @_outage_as_toto_error
     def _update_password(self, user_id, account, hashed_password):
         self.db.accounts.update_one({'_id': account['_id']},
                                     {'$set': {'password': hashed_password}})
         # As 1.0.12: a new password ends every session of the account.
         self.clear_sessions(user_id)
 
+    @_outage_as_toto_error
     def _store_session(self, session_id, session_data):
         self._ensure_indexes()
         document = dict(session_data)
@@ -361,10 +368,12 @@ class MongoDBConnection(DBConnection):
                                       'expires': {'$lt': time.time()}})
         self.db.sessions.insert_one(document)
 
+    @_outage_as_toto_error
     def _update_expiry(self, session_id, session_data):
         self.db.sessions.update_one({'session_id': session_id},
                                     {'$set': {'expires': session_data['expires']}})
 
+    @_outage_as_toto_error
     def _load_uncached_data(self, session_id):
         if not isinstance(session_id, six.string_types):
             return None
@@ -380,6 +389,7 @@ class MongoDBConnection(DBConnection):
         document.setdefault('user_id', '')
         return _loadable(document)
 
+    @_outage_as_toto_error
     def _remove_session(self, session_id):
         self.db.sessions.delete_many({'session_id': session_id})
 
@@ -407,7 +417,7 @@ def _address():
 def connection_from_options():
     """The connection ``--db_host``, ``--db_port`` and ``--mongodb_database`` name."""
     settings = _session_settings()
-    settings.update(_client_timeouts(_database_timeout()))
+    settings.update(_client_timeouts(options.database_timeout))
     return MongoDBConnection(options.db_host, options.db_port or DEFAULT_PORT,
                              options.mongodb_database, **settings)
 
@@ -418,8 +428,8 @@ def check_from_options():
     Runs in the parent before the processes start: the client it opens is closed again
     (pymongo clients must not cross a fork).
     """
-    pymongo = _import_pymongo()
-    timeout = min(_database_timeout(), _CHECK_TIMEOUT)
+    pymongo = import_driver('pymongo', 'mongodb', 'mongodb')
+    timeout = min(options.database_timeout or _CHECK_TIMEOUT, _CHECK_TIMEOUT)
     try:
         client = pymongo.MongoClient(options.db_host, options.db_port or DEFAULT_PORT,
                                      connect=False, **_client_timeouts(timeout))

@@ -36,6 +36,7 @@ import socket
 
 from tornado.options import options
 
+from toto._dboffload import import_driver
 from toto._sqlsessions import (PASSWORD_WIDTH, Dialect, SQLAccount, SQLConnection, SQLSession,
                                ThreadLocalHandles)
 from toto.dbconnection import DatabaseUnavailable, _session_settings
@@ -49,30 +50,11 @@ _DEFAULT_PORT = 3306
 _CHECK_TIMEOUT = 5.0
 
 
-def _import_pymysql():
-    # Until toto._dboffload.import_driver is available: the same message.
-    try:
-        import pymysql
-    except ImportError:
-        raise DatabaseUnavailable("database mysql needs PyMySQL: pip install "
-                                  "'toto-compat[mysql]'")
-    return pymysql
-
-
-def _database_timeout():
-    return float(getattr(options, 'database_timeout', None) or 10.0)
-
-
-def _database_schema_upgrade():
-    value = getattr(options, 'database_schema_upgrade', None)
-    return True if value is None else bool(value)
-
-
 class _MySQLDialect(Dialect):
     name = 'mysql'
 
     def __init__(self):
-        pymysql = _import_pymysql()
+        pymysql = import_driver('pymysql', 'mysql', 'mysql')
         self.connection_errors = (pymysql.OperationalError, pymysql.InterfaceError)
         self.integrity_error = pymysql.IntegrityError
         self._binary = pymysql.Binary
@@ -149,8 +131,8 @@ class MySQLdbConnection(SQLConnection):
         from toto._torndb import Connection
         schema_upgrade = kwargs.pop('schema_upgrade', None)
         if schema_upgrade is None:
-            schema_upgrade = _database_schema_upgrade()
-        timeout = kwargs.pop('timeout', None) or _database_timeout()
+            schema_upgrade = options.database_schema_upgrade
+        timeout = kwargs.pop('timeout', None) or options.database_timeout
         dialect = _MySQLDialect()
 
         def connect():
@@ -184,7 +166,7 @@ def connection_from_options():
 
 def check_from_options():
     """Raise DatabaseUnavailable (one line) unless the MySQL server answers within 5 s."""
-    pymysql = _import_pymysql()
+    pymysql = import_driver('pymysql', 'mysql', 'mysql')
     address = _address()
     target = dict(host=options.db_host or 'localhost', port=options.db_port or _DEFAULT_PORT)
     if '/' in (options.db_host or ''):

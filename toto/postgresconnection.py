@@ -32,6 +32,7 @@ import logging
 
 from tornado.options import options
 
+from toto._dboffload import import_driver
 from toto._sqlsessions import PASSWORD_WIDTH, Dialect, SQLAccount, SQLConnection, SQLSession
 from toto.dbconnection import DatabaseUnavailable, _session_settings
 
@@ -45,23 +46,9 @@ _CHECK_TIMEOUT = 5
 
 
 def _import_psycopg2():
-    # Until toto._dboffload.import_driver is available: the same message.
-    try:
-        import psycopg2
-        import psycopg2.pool  # noqa: F401
-    except ImportError:
-        raise DatabaseUnavailable("database postgres needs psycopg2: pip install "
-                                  "'toto-compat[postgres]'")
+    psycopg2 = import_driver('psycopg2', 'postgres', 'postgres')
+    import_driver('psycopg2.pool', 'postgres', 'postgres')  # the driver's pool (toto._pgpool)
     return psycopg2
-
-
-def _database_timeout():
-    return float(getattr(options, 'database_timeout', None) or 10.0)
-
-
-def _database_schema_upgrade():
-    value = getattr(options, 'database_schema_upgrade', None)
-    return True if value is None else bool(value)
 
 
 class _PostgresDialect(Dialect):
@@ -138,8 +125,8 @@ class PostgresConnection(SQLConnection):
         from toto._pgpool import ConnectionPool
         schema_upgrade = kwargs.pop('schema_upgrade', None)
         if schema_upgrade is None:
-            schema_upgrade = _database_schema_upgrade()
-        timeout = kwargs.pop('timeout', None) or _database_timeout()
+            schema_upgrade = options.database_schema_upgrade
+        timeout = kwargs.pop('timeout', None) or options.database_timeout
         settings = dict(database=database, user=username, host=host, port=port or _DEFAULT_PORT,
                         connect_timeout=max(1, int(round(timeout))), keepalives=1,
                         keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
