@@ -294,8 +294,6 @@ def test_a_database_down_at_start_stops_the_start_naming_it(database, servers):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(reason='TotoServer lets DatabaseUnavailable out as a traceback; toto/server.py '
-                          '(not the drivers) is to print its one line and exit', strict=False)
 def test_a_database_down_at_start_is_told_in_one_line_only(servers):
     require_library(*_LIBRARIES['redis'])
     port = dbservers.free_port()
