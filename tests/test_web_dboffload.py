@@ -21,7 +21,7 @@ import time
 import pytest
 
 from dbfixtures import require_library
-from dbsupport import cheap_password_hashes  # noqa: F401 - autouse
+from dbsupport import DictSessionCache, cheap_password_hashes  # noqa: F401 - autouse
 from websupport import WebServer
 
 ERROR_SERVER = 1000
@@ -267,3 +267,41 @@ def test_the_account_methods_work_on_the_queue(backend, server):
     answer = server.call('whoami', headers=_session(new_id)).json
     assert answer['error']['code'] == ERROR_NOT_AUTHORIZED
     assert _result(server.call('account.login', {'user_id': 'alice', 'password': 'better'}))
+
+
+@pytest.mark.timeout(120)
+def test_sessions_in_a_memory_cache_are_served_while_the_database_is_frozen(backend, server):
+    cache = DictSessionCache()
+    backend.connection.set_session_cache(cache)
+    session_id = _signup(server)['session_id']
+    assert session_id in cache.sessions
+    with _frozen(backend.info.server):
+        backend.called.clear()
+        login = _InFlight(server, 'account.login', {'user_id': 'alice', 'password': 'secret'})
+        started = time.time()
+        whoami = _result(server.call('whoami', headers=_session(session_id)))
+        assert whoami['user_id'] == 'alice'
+        assert time.time() - started < 1.0
+        answer, elapsed = login.result()
+        _assert_unavailable(backend, answer, elapsed)
+    assert _result(server.call('account.login', {'user_id': 'alice', 'password': 'secret'}))
+
+
+@pytest.mark.timeout(180)
+def test_a_stopped_database_answers_unavailable_in_time_and_recovers_when_it_starts(
+        backend, server):
+    _signup(server)
+    database = backend.info.server
+    database.stop()
+    try:
+        for method, parameters in [('account.login', {'user_id': 'alice', 'password': 'secret'}),
+                                   ('account.create', {'user_id': 'bob', 'password': 'pw'})]:
+            started = time.time()
+            answer = server.call(method, parameters)
+            _assert_unavailable(backend, answer, time.time() - started)
+            assert _result(server.call('ping')) == {'pong': True}
+    finally:
+        database.start()
+    # Same connection, same server process: a new account and its login work.
+    session_id = _signup(server, 'carol', 'pw')['session_id']
+    assert _result(server.call('whoami', headers=_session(session_id)))['user_id'] == 'carol'
