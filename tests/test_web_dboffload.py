@@ -44,15 +44,23 @@ class _Backend(object):
         self.info = info
         self.connection = connection
         self.calls = []      # (thread, session id) of each retrieve_session
+        self.creations = []  # (thread, user id) of each create_session
         self.called = threading.Event()
         retrieve = connection.retrieve_session
+        create = connection.create_session
 
+        # They record where the framework loads and makes sessions; the database calls
+        # themselves are real.
         def recorded(session_id):
-            # Records where the framework loads sessions; the database call itself is real.
             self.calls.append((threading.current_thread(), session_id))
             self.called.set()
             return retrieve(session_id)
         connection.retrieve_session = recorded
+
+        def recorded_creation(*args, **kwargs):
+            self.creations.append((threading.current_thread(), args[0] if args else None))
+            return create(*args, **kwargs)
+        connection.create_session = recorded_creation
 
 
 @pytest.fixture(params=sorted(_LIBRARIES))
@@ -305,3 +313,26 @@ def test_a_stopped_database_answers_unavailable_in_time_and_recovers_when_it_sta
     # Same connection, same server process: a new account and its login work.
     session_id = _signup(server, 'carol', 'pw')['session_id']
     assert _result(server.call('whoami', headers=_session(session_id)))['user_id'] == 'carol'
+
+
+@pytest.mark.timeout(120)
+def test_anonymous_sessions_are_made_on_the_queue(backend, server):
+    loop_thread = server._loop_thread.thread
+    first = server.call('anon').json
+    assert first['result'] == {'user_id': ''}
+    session_id = first['session']['session_id']
+    again = server.call('anon', headers=_session(session_id)).json
+    assert again['session']['session_id'] == session_id
+    unknown = server.call('anon', headers=_session('no-such-session-id')).json
+    assert unknown['session']['session_id'] not in ('no-such-session-id', session_id)
+    assert unknown['result'] == {'user_id': ''}
+    assert len(backend.creations) == 2, backend.creations
+    assert not [call for call in backend.creations + backend.calls if call[0] is loop_thread]
+    with _frozen(backend.info.server):
+        anonymous = _InFlight(server, 'anon')
+        started = time.time()
+        assert _result(server.call('ping')) == {'pong': True}
+        assert time.time() - started < 1.0
+        answer, elapsed = anonymous.result()
+        _assert_unavailable(backend, answer, elapsed)
+    assert server.call('anon').json['result'] == {'user_id': ''}

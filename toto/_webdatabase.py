@@ -10,7 +10,8 @@ accounts there::
     from toto import _webdatabase
 
     if _webdatabase.session_work_blocks(handler.db_connection):
-        session_id = _webdatabase.prefetch_session_id(handler, invoke, parameters, settings)
+        session_id, anonymous = _webdatabase.prefetch_session_id(handler, invoke, parameters,
+                                                                 settings)
 """
 
 from __future__ import absolute_import, division, print_function
@@ -63,26 +64,27 @@ def database_name(connection):
 
 
 def prefetch_session_id(handler, invoke, parameters, settings):
-    """The session id to load before ``invoke`` runs, or None when there is nothing to load.
+    """``(session id to load, create an anonymous session when there is none)`` for the
+    session decorator of ``invoke`` (``invoke.loads_session``); the id is None when there is
+    nothing to load.
 
-    Only for methods a session decorator marked (``invoke.loads_session``), and only when
-    the decorator would look the id up: not when ``handler.session`` already is that
-    session (a later entry of a batch), not for a cookie another site sent (the decorator
-    refuses it without a lookup), not for ids that are not text (the driver refuses those).
+    Only what the decorator would do: nothing when ``handler.session`` already is the
+    session (a later entry of a batch), nothing for a cookie another site sent (the decorator
+    refuses it without a look-up), no look-up of ids that are not text (drivers refuse those).
     """
     where = getattr(invoke, 'loads_session', None)
     if where is None:
-        return None
+        return None, False
     if where == 'parameter':
         session_id = parameters.get('session_id') if isinstance(parameters, dict) else None
         if not session_id or (handler.session and handler.session.session_id == session_id):
-            return None
+            return None, False
     else:
         if handler.session:
-            return None
+            return None, False
         session_id, from_cookie = _websession.requested_session_id(handler, settings)
         if from_cookie and _websession.cookie_refused(handler.request, settings):
-            return None
+            return None, False
     if not session_id or not isinstance(session_id, six.string_types):
-        return None
-    return session_id
+        session_id = None
+    return session_id, where == 'anonymous'

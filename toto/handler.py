@@ -246,9 +246,9 @@ class TotoHandler(RequestHandler):
             if type(self)._before_invoke is not _no_before_hook:
                 self._before_invoke(target.transaction_id, name)
             self._active_methods.append(method)
-            session_id = self._session_to_prefetch(invoke, parameters)
-            if session_id is not None:
-                return self._prefetched_call(session_id, invoke, parameters, name, start,
+            first = self._database_work_first(invoke, parameters)
+            if first is not None:
+                return self._prefetched_call(first, invoke, parameters, name, start,
                                              asynchronous, target)
             output = invoke(target, parameters)
         except Exception as error:
@@ -262,25 +262,40 @@ class TotoHandler(RequestHandler):
             _log_call(name, start)
         return output, None, asynchronous
 
-    def _session_to_prefetch(self, invoke, parameters):
-        # Only for drivers that block: the json and none drivers load sessions on the loop.
+    def _database_work_first(self, invoke, parameters):
+        """``(session id to load or None, create an anonymous session if none)`` when the
+        session decorator of ``invoke`` needs the database and its work should run on the
+        database queue first; else None. Only for drivers that block: the json and none
+        drivers keep loading sessions in the decorator."""
         if (getattr(invoke, 'loads_session', None) is None
                 or not _webdatabase.session_work_blocks(self.db_connection)):
             return None
-        session_id = _webdatabase.prefetch_session_id(self, invoke, parameters, self._settings)
-        if session_id is None or (self._prefetched and session_id in self._prefetched):
+        session_id, anonymous = _webdatabase.prefetch_session_id(self, invoke, parameters,
+                                                                 self._settings)
+        if session_id is not None and self._prefetched and session_id in self._prefetched:
+            if self._prefetched[session_id] or not anonymous:
+                return None
+            session_id = None  # looked up, none: only the anonymous session is still needed
+        if session_id is None and not anonymous:
             return None
-        return session_id
+        return session_id, anonymous
 
     @gen.coroutine
-    def _prefetched_call(self, session_id, invoke, parameters, name, start, asynchronous,
-                         target):
-        """Load the session ``session_id`` on the database queue, then call the method."""
+    def _prefetched_call(self, first, invoke, parameters, name, start, asynchronous, target):
+        """Do the session decorator's database work on the database queue (load the session,
+        create the anonymous one), then call the method: the decorator finds it done."""
+        session_id, anonymous = first
         try:
-            session = yield self.run_database(self.db_connection.retrieve_session, session_id)
-            if self._prefetched is None:
-                self._prefetched = {}
-            self._prefetched[session_id] = session
+            session = None
+            if session_id is not None:
+                session = yield self.run_database(self.db_connection.retrieve_session,
+                                                  session_id)
+                if self._prefetched is None:
+                    self._prefetched = {}
+                self._prefetched[session_id] = session
+            if anonymous and not session and not self.session:
+                # What @anonymous_session does next when there is no session.
+                yield self.create_session_later()
             output = invoke(target, parameters)
         except Exception as error:
             raise gen.Return((None, self._error_answer(error, target), asynchronous))

@@ -53,8 +53,10 @@ invocation_attributes = ['asynchronous', 'loads_session', '__doc__', '__module__
 
 # What a session decorator's wrapper is marked with (``wrapper.loads_session``), so that the
 # server can load the session on the database task queue before the method runs: the
-# request's session (header or cookie), or the one named by the ``session_id`` parameter.
+# request's session (header or cookie), or the one named by the ``session_id`` parameter;
+# for @anonymous_session it may also create the anonymous session there.
 _REQUEST_SESSION = 'request'
+_ANONYMOUS_SESSION = 'anonymous'
 _PARAMETER_SESSION = 'parameter'
 
 
@@ -145,7 +147,7 @@ def anonymous_session(fn):
         return fn(handler, parameters)
     return _loads_session(_wraps(fn, wrapper,
                                  '*Uses the caller\'s session, or an anonymous one.*'),
-                          _REQUEST_SESSION)
+                          _ANONYMOUS_SESSION)
 
 
 def authenticated(fn):
