@@ -83,13 +83,18 @@ def refuse_cross_site(request, settings):
     be told apart, and passes. Origins listed in ``--allow_origin`` are
     trusted.
     """
-    if settings.allow_cross_site_cookies or not _is_cross_site(request, settings):
+    if not cookie_refused(request, settings):
         return
     logger.info('refused the session cookie of a cross-site request to %s',
                 request.path[:200])
     raise CrossSiteRefused(ERROR_NOT_AUTHORIZED,
                            'Cross-site request refused: a session cookie is only accepted '
                            'from this site')
+
+
+def cookie_refused(request, settings):
+    """True when :func:`refuse_cross_site` refuses ``request``'s session cookie."""
+    return not settings.allow_cross_site_cookies and _is_cross_site(request, settings)
 
 
 def _is_cross_site(request, settings):

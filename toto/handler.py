@@ -43,7 +43,8 @@ from tornado.concurrent import Future, future_set_result_unless_cancelled
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
-from toto import _methods, _webbatch, _webrequest, _webresponse, _websession
+from toto import _methods, _webbatch, _webdatabase, _webrequest, _webresponse, _websession
+from toto._dboffload import run_blocking
 from toto._methods import find_method, is_awaitable
 from toto._security import shortened
 from toto._webbatch import BatchHandlerProxy
@@ -122,6 +123,9 @@ class TotoHandler(RequestHandler):
         self._responded = False
         self._chunks = []
         self._body_size = 0
+        # Sessions loaded on the database queue before the method ran: {session id:
+        # session or None}, so that retrieve_session() finds them (None: looked up, none).
+        self._prefetched = None
 
     @property
     def transaction_id(self):
@@ -242,14 +246,63 @@ class TotoHandler(RequestHandler):
             if type(self)._before_invoke is not _no_before_hook:
                 self._before_invoke(target.transaction_id, name)
             self._active_methods.append(method)
+            first = self._database_work_first(invoke, parameters)
+            if first is not None:
+                return self._prefetched_call(first, invoke, parameters, name, start,
+                                             asynchronous, target)
             output = invoke(target, parameters)
         except Exception as error:
             return None, self._error_answer(error, target), asynchronous
+        return self._outcome(output, name, start, asynchronous, target)
+
+    def _outcome(self, output, name, start, asynchronous, target):
         if type(output) not in _PLAIN_TYPES and is_awaitable(output):
             return self._awaited(output, name, start, asynchronous, target)
         if start is not None:
             _log_call(name, start)
         return output, None, asynchronous
+
+    def _database_work_first(self, invoke, parameters):
+        """``(session id to load or None, create an anonymous session if none)`` when the
+        session decorator of ``invoke`` needs the database and its work should run on the
+        database queue first; else None. Only for drivers that block: the json and none
+        drivers keep loading sessions in the decorator."""
+        if (getattr(invoke, 'loads_session', None) is None
+                or not _webdatabase.session_work_blocks(self.db_connection)):
+            return None
+        session_id, anonymous = _webdatabase.prefetch_session_id(self, invoke, parameters,
+                                                                 self._settings)
+        if session_id is not None and self._prefetched and session_id in self._prefetched:
+            if self._prefetched[session_id] or not anonymous:
+                return None
+            session_id = None  # looked up, none: only the anonymous session is still needed
+        if session_id is None and not anonymous:
+            return None
+        return session_id, anonymous
+
+    @gen.coroutine
+    def _prefetched_call(self, first, invoke, parameters, name, start, asynchronous, target):
+        """Do the session decorator's database work on the database queue (load the session,
+        create the anonymous one), then call the method: the decorator finds it done."""
+        session_id, anonymous = first
+        try:
+            session = None
+            if session_id is not None:
+                session = yield self.run_database(self.db_connection.retrieve_session,
+                                                  session_id)
+                if self._prefetched is None:
+                    self._prefetched = {}
+                self._prefetched[session_id] = session
+            if anonymous and not session and not self.session:
+                # What @anonymous_session does next when there is no session.
+                yield self.create_session_later()
+            output = invoke(target, parameters)
+        except Exception as error:
+            raise gen.Return((None, self._error_answer(error, target), asynchronous))
+        outcome = self._outcome(output, name, start, asynchronous, target)
+        if outcome.__class__ is not tuple:
+            outcome = yield outcome
+        raise gen.Return(outcome)
 
     @gen.coroutine
     def _awaited(self, output, name, start, asynchronous, target):
@@ -429,13 +482,49 @@ class TotoHandler(RequestHandler):
         which the login method gives the client. With ``--use_cookies`` the
         session's cookie is sent too.
         """
-        settings = self._settings
-        key = settings.hmac_enabled and TotoSession.generate_id()
-        self.session = self.db_connection.create_session(user_id, password, verify_password,
-                                                         key=key)
-        if settings.use_cookies:
-            _websession.set_session_cookie(self, self.session, settings)
-        return self.session
+        session = self.db_connection.create_session(user_id, password, verify_password,
+                                                    key=self._new_session_key())
+        return self._session_created(session)
+
+    @gen.coroutine
+    def create_session_later(self, user_id=None, password=None, verify_password=True):
+        """:meth:`create_session`, with the database work on the database task queue.
+
+        A Future of the session. With a driver that does not block (json, none) the work is
+        done at once, as :meth:`create_session` does it. Call it on the IOLoop's thread.
+        """
+        key = self._new_session_key()
+        session = yield self.run_database(self.db_connection.create_session, user_id, password,
+                                          verify_password, key=key)
+        raise gen.Return(self._session_created(session))
+
+    def _new_session_key(self):
+        return self._settings.hmac_enabled and TotoSession.generate_id()
+
+    def _session_created(self, session):
+        self.session = session
+        if self._settings.use_cookies:
+            _websession.set_session_cookie(self, session, self._settings)
+        return session
+
+    def database_blocks(self):
+        """True when the database work of ``db_connection`` blocks (``blocking = True`` on
+        the driver: mongodb, redis, mysql, postgres), so it belongs on the database queue."""
+        return _webdatabase.account_work_blocks(self.db_connection)
+
+    @gen.coroutine
+    def run_database(self, function, *args, **kwargs):
+        """A Future of ``function(*args, **kwargs)``, run on the database task queue.
+
+        For the framework's own database work (sessions, accounts): within
+        ``--database_timeout`` seconds, else ``ERROR_SERVER`` "database <name> unavailable:
+        ...". With a driver that does not block the call runs at once, on the IOLoop.
+        """
+        if not self.database_blocks():
+            raise gen.Return(function(*args, **kwargs))
+        result = yield run_blocking(_webdatabase.database_name(self.db_connection), function,
+                                    *args, **kwargs)
+        raise gen.Return(result)
 
     def retrieve_session(self, session_id=None):
         """Load the request's session (or the session ``session_id``) into ``self.session``.
@@ -454,7 +543,12 @@ class TotoHandler(RequestHandler):
                 if from_cookie:
                     _websession.refuse_cross_site(self.request, settings)
             if session_id:
-                self.session = self.db_connection.retrieve_session(session_id)
+                prefetched = self._prefetched
+                if (prefetched and isinstance(session_id, six.string_types)
+                        and session_id in prefetched):
+                    self.session = prefetched[session_id]
+                else:
+                    self.session = self.db_connection.retrieve_session(session_id)
             if settings.hmac_enabled and self.session:
                 self._verify_hmac(self.session, self.request, headers)
         if settings.use_cookies and self.session:

@@ -48,7 +48,22 @@ logger = logging.getLogger('toto.invocation')
 
 #: The attributes a decorator copies from the function it wraps, so that
 #: decorators may be applied in any order.
-invocation_attributes = ['asynchronous', '__doc__', '__module__', '__name__', '__repr__']
+invocation_attributes = ['asynchronous', 'loads_session', '__doc__', '__module__', '__name__',
+                         '__repr__']
+
+# What a session decorator's wrapper is marked with (``wrapper.loads_session``), so that the
+# server can load the session on the database task queue before the method runs: the
+# request's session (header or cookie), or the one named by the ``session_id`` parameter;
+# for @anonymous_session it may also create the anonymous session there.
+_REQUEST_SESSION = 'request'
+_ANONYMOUS_SESSION = 'anonymous'
+_PARAMETER_SESSION = 'parameter'
+
+
+def _loads_session(wrapper, where):
+    # Set after _wraps(): the outermost session decorator says where the id comes from.
+    wrapper.loads_session = where
+    return wrapper
 
 __all__ = list(_exception_names) + [
     'options', 'format_exc', 'coroutine', 'Return', 'engine', 'TaskQueue', 'logging', 'json',
@@ -130,7 +145,9 @@ def anonymous_session(fn):
         if not handler.session:
             handler.create_session()
         return fn(handler, parameters)
-    return _wraps(fn, wrapper, '*Uses the caller\'s session, or an anonymous one.*')
+    return _loads_session(_wraps(fn, wrapper,
+                                 '*Uses the caller\'s session, or an anonymous one.*'),
+                          _ANONYMOUS_SESSION)
 
 
 def authenticated(fn):
@@ -141,7 +158,8 @@ def authenticated(fn):
         if not handler.session or not handler.session.user_id:
             raise TotoException(ERROR_NOT_AUTHORIZED, 'Not authorized')
         return fn(handler, parameters)
-    return _wraps(fn, wrapper, '*Needs a logged-in session.*')
+    return _loads_session(_wraps(fn, wrapper, '*Needs a logged-in session.*'),
+                          _REQUEST_SESSION)
 
 
 def optionally_authenticated(fn):
@@ -150,7 +168,7 @@ def optionally_authenticated(fn):
         _needs(handler, 'retrieve_session', '@optionally_authenticated')
         handler.retrieve_session()
         return fn(handler, parameters)
-    return _wraps(fn, wrapper)
+    return _loads_session(_wraps(fn, wrapper), _REQUEST_SESSION)
 
 
 def authenticated_with_parameter(fn):
@@ -167,7 +185,8 @@ def authenticated_with_parameter(fn):
         if not handler.session:
             raise TotoException(ERROR_NOT_AUTHORIZED, 'Not authorized')
         return fn(handler, parameters)
-    return _wraps(fn, wrapper, '*Needs the session id in the parameter* ``session_id``.')
+    return _loads_session(_wraps(fn, wrapper, '*Needs the session id in the parameter* '
+                                              '``session_id``.'), _PARAMETER_SESSION)
 
 
 def requires(*names):

@@ -201,6 +201,7 @@ class MongoDBConnection(DBConnection):
     #: New account ids are lowercased, and lookups try the lowercased id after the given one.
     #: False: ids are stored and compared exactly as given, as Toto 1.0.12's driver did.
     lowercase_user_ids = True
+    blocking = True
 
     def __init__(self, host, port, database, session_ttl=24 * 60 * 60 * 365,
                  anon_session_ttl=24 * 60 * 60, session_renew=0, anon_session_renew=0,

@@ -124,6 +124,7 @@ class MySQLdbConnection(SQLConnection):
     :class:`~toto.dbconnection.DBConnection`.
     """
 
+    blocking = True
     session_class = MySQLdbSession
 
     def __init__(self, host, database, username, password, uuid_account_id=False, pool_size=1,

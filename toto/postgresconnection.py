@@ -118,6 +118,7 @@ class PostgresConnection(SQLConnection):
     """
 
     session_class = PostgresSession
+    blocking = True
 
     def __init__(self, host, port, database, username, password, min_connections=1,
                  max_connections=10, *args, **kwargs):

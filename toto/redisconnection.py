@@ -145,6 +145,7 @@ class RedisSessionCache(TotoSessionCache):
     responses must not be decoded (no ``decode_responses``).
     """
 
+    blocking = True
     def __init__(self, db):
         self.db = db
 

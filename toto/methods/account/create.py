@@ -18,6 +18,8 @@ own data under those names (the JSON driver's account properties, the SQL driver
 
 from __future__ import absolute_import, division, print_function
 
+from tornado import gen
+
 from toto.invocation import requires
 from toto.methods.account import login
 
@@ -39,6 +41,17 @@ def _stored_fields(parameters):
 @requires('user_id', 'password')
 def invoke(handler, parameters):
     """Create the account ``user_id`` with ``password`` and the other fields, and log in."""
+    if login._database_blocks(handler):
+        return _create_later(handler, parameters)
     handler.db_connection.create_account(parameters['user_id'], parameters['password'],
                                          _stored_fields(parameters))
     return login.invoke(handler, parameters)
+
+
+@gen.coroutine
+def _create_later(handler, parameters):
+    # The account's password hash (100,000 rounds) is made on the database queue too.
+    yield handler.run_database(handler.db_connection.create_account, parameters['user_id'],
+                               parameters['password'], _stored_fields(parameters))
+    answer = yield login.invoke(handler, parameters)
+    raise gen.Return(answer)

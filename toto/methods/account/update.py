@@ -17,6 +17,8 @@ As in Toto 1.0.12, ``password`` is checked only when it changes.
 
 from __future__ import absolute_import, division, print_function
 
+from tornado import gen
+
 from toto.exceptions import ERROR_NOT_AUTHORIZED, TotoException
 from toto.invocation import authenticated, requires
 from toto.methods.account import login
@@ -39,6 +41,8 @@ def invoke(handler, parameters):
     if claimed is not None and (not hasattr(claimed, 'lower')
                                 or claimed.lower() != user_id.lower()):
         raise TotoException(ERROR_NOT_AUTHORIZED, 'Not authorized')
+    if login._database_blocks(handler):
+        return _update_later(handler, parameters, user_id)
     if 'new_password' in parameters:
         handler.db_connection.change_password(user_id, parameters['password'],
                                               parameters['new_password'])
@@ -47,9 +51,31 @@ def invoke(handler, parameters):
                                              'password': parameters['new_password']}))
     properties = [name for name in parameters if name not in _NOT_PROPERTIES]
     if properties:
-        account = handler.session.get_account()
-        for name in properties:
-            account[name] = parameters[name]
-        account.save()
+        _save_properties(handler.session, parameters, properties)
         result['updated_fields'].extend(properties)
     return result
+
+
+@gen.coroutine
+def _update_later(handler, parameters, user_id):
+    # The same steps as invoke's, with the database work on the database queue.
+    result = {'updated_fields': []}
+    if 'new_password' in parameters:
+        yield handler.run_database(handler.db_connection.change_password, user_id,
+                                   parameters['password'], parameters['new_password'])
+        result['updated_fields'].append('password')
+        answer = yield login.invoke(handler, {'user_id': user_id,
+                                              'password': parameters['new_password']})
+        result.update(answer)
+    properties = [name for name in parameters if name not in _NOT_PROPERTIES]
+    if properties:
+        yield handler.run_database(_save_properties, handler.session, parameters, properties)
+        result['updated_fields'].extend(properties)
+    raise gen.Return(result)
+
+
+def _save_properties(session, parameters, properties):
+    account = session.get_account()
+    for name in properties:
+        account[name] = parameters[name]
+    account.save()
