@@ -160,6 +160,27 @@ def test_a_call_that_hangs_is_a_server_error_after_database_timeout(loop, short_
 
 
 @pytest.mark.timeout(30)
+def test_a_call_given_up_before_it_started_never_runs(loop, short_timeout):
+    # Every thread of the queue is busy: the call waits, times out, and must not run
+    # once a thread comes free (a login answered "unavailable" leaves no session).
+    queue = database_queue()
+    release = threading.Event()
+    for _ in range(queue.thread_count):
+        queue.add_task(release.wait, 20)
+    ran = []
+    try:
+        with pytest.raises(TotoException) as raised:
+            loop.run_sync(lambda: run_blocking('mysql', ran.append, 'late'), timeout=10)
+    finally:
+        release.set()
+    assert 'no answer within 0.5 s' in raised.value.value
+    # The queue hands out calls in order: once a call queued after it has run, the
+    # given-up call had its turn (and was given up before the threads came free).
+    assert loop.run_sync(lambda: run_blocking('mysql', lambda: 'after'), timeout=10) == 'after'
+    assert ran == []
+
+
+@pytest.mark.timeout(30)
 def test_a_frozen_redis_server_is_a_server_error_and_the_loop_stays_free(loop, short_timeout,
                                                                        redis_db):
     redis = require_library('redis', "pip install 'toto-compat[redis]'")

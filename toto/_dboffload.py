@@ -143,10 +143,19 @@ def run_blocking(database, function, *args, **kwargs):
 
     Call it from the IOLoop's thread. An outage (see :func:`unavailable`) and no answer within
     ``--database_timeout`` seconds both raise :func:`unavailable_error` for ``database``;
-    other exceptions pass unchanged. After a timeout the call still ends on its thread: its
-    result is dropped.
+    other exceptions pass unchanged. After a timeout a call already running still ends on its
+    thread, and its result is dropped; a call still waiting for a thread is not run at all
+    (after an outage, a login whose client was already told "unavailable" must not leave a
+    session behind).
     """
-    future = database_queue().yield_task(function, *args, **kwargs)
+    given_up = []
+
+    def run_unless_given_up():
+        if given_up:
+            return None
+        return function(*args, **kwargs)
+
+    future = database_queue().yield_task(run_unless_given_up)
     timeout = database_timeout()
     try:
         if timeout and timeout > 0:
@@ -155,6 +164,7 @@ def run_blocking(database, function, *args, **kwargs):
         else:
             result = yield future
     except gen.TimeoutError:
+        given_up.append(True)
         logger.warning('database %s: no answer from %r within %s s', database, function,
                        timeout)
         raise TotoException(ERROR_SERVER, 'database %s unavailable: no answer within %s s'
