@@ -101,6 +101,8 @@ def parse_args(argv=None):
                         help="every server's tornado --logging level (default %(default)s)")
     parser.add_argument('--client', choices=('auto', 'wrk', 'python'), default='auto')
     parser.add_argument('--no-oracle', action='store_true', help='leave 1.0.12 out')
+    parser.add_argument('--database-threads', type=int, default=None,
+                        help="our servers' --database_threads (0: database work on the IOLoop)")
     parser.add_argument('--quick', action='store_true',
                         help='tiny sizes, Python clients (the smoke test): numbers mean nothing')
     parser.add_argument('--json', default='', help='also write the results to this file')
@@ -451,6 +453,8 @@ def run_driver(driver, loads, args, load, log):
     raw = None
     try:
         our_options = database.options('ours')
+        if args.database_threads is not None:
+            our_options['database_threads'] = args.database_threads
         servers['ours'] = Server('ours', driver, our_options, args.logging)
         if not oracle_reason(args, driver):
             servers['1.0.12'] = Server('1.0.12', driver, database.options('oracle'),

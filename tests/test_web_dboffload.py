@@ -257,6 +257,17 @@ def test_loading_the_session_early_changes_no_answer(backend, server):
     assert json.loads(early[4].decode('utf-8'))['error']['code'] == ERROR_NOT_AUTHORIZED
 
 
+def test_no_database_threads_keeps_the_work_on_the_ioloop_as_1_0_12_did(backend, server,
+                                                                         database_options):
+    database_options['database_threads'] = 0
+    session_id = _signup(server)['session_id']
+    assert backend.creations and backend.creations[-1][0] is server._loop_thread.thread
+    del backend.calls[:]
+    assert _result(server.call('whoami', None, _session(session_id)))
+    assert backend.calls and all(call[0] is server._loop_thread.thread
+                                 for call in backend.calls)
+
+
 @pytest.mark.timeout(120)
 def test_the_account_methods_work_on_the_queue(backend, server):
     session_id = _signup(server)['session_id']

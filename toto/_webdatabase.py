@@ -31,7 +31,9 @@ _DRIVER_NAMES = {'toto.mongodbconnection': 'mongodb', 'toto.redisconnection': 'r
 
 
 def _blocks(thing):
-    return bool(getattr(thing, 'blocking', False))
+    # --database_threads=0 keeps the work on the IOLoop, as 1.0.12 did: one thread hop a
+    # request costs more than a fast local database takes to answer.
+    return bool(getattr(thing, 'blocking', False)) and options.database_threads > 0
 
 
 def session_work_blocks(connection):

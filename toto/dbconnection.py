@@ -295,7 +295,8 @@ define('database_timeout', type=float, default=10.0,
        help='Seconds a database call of the drivers may take before the request fails '
             '(also their connect and socket timeouts)')
 define('database_threads', type=int, default=4,
-       help='Threads that run the database work of accounts and sessions off the IOLoop')
+       help='Threads that run the database work of accounts and sessions off the IOLoop '
+            '(0: on the IOLoop, as 1.0.12 did)')
 define('database_schema_upgrade', type=bool, default=True,
        help='Let the SQL drivers add what sessions need to tables 1.0.12 made (never drops '
             'anything); false keeps them as they are')
