@@ -26,22 +26,16 @@ import logging
 import psycopg2
 from psycopg2.pool import ThreadedConnectionPool
 
+# The rows the MySQL connection gives (torndb's), so code reads both alike; importing
+# _torndb does not need PyMySQL.
+from toto._torndb import Row
+
 __all__ = ['ConnectionPool', 'Row']
 
 logger = logging.getLogger('toto.pgpool')
 
 #: Errors after which a connection is not used again.
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
-
-
-class Row(dict):
-    """A dict whose keys can also be read as attributes (``row.user_id``)."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name)
 
 
 def _parameters(arguments):
