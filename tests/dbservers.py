@@ -214,11 +214,26 @@ class _ServerProcess(object):
 
     @contextlib.contextmanager
     def paused(self):
-        """Freeze the server (SIGSTOP) for the block: it keeps its sockets but answers nothing."""
+        """Freeze the server for the block: it keeps its sockets but answers nothing.
+
+        Its child processes are stopped too (PostgreSQL's backends answer queries), and
+        the block starts only once every thread shows state T: SIGSTOP takes effect
+        thread by thread, as each is next scheduled, and a thread still running could
+        answer a query.
+        """
         self._signal(signal.SIGSTOP)
+        pids = []
         try:
+            if self.process is not None:
+                pids = [self.process.pid] + _children(self.process.pid)
+            for pid in pids[1:]:
+                _signal_pid(pid, signal.SIGSTOP)
+            for pid in pids:
+                _wait_until_stopped(pid)
             yield self
         finally:
+            for pid in pids[1:]:
+                _signal_pid(pid, signal.SIGCONT)
             self._signal(signal.SIGCONT)
 
     def close(self):
@@ -456,3 +471,45 @@ def missing(kind):
     if not program():
         return '%s server not installed (%s)' % (kind, install)
     return None
+
+
+def _signal_pid(pid, number):
+    try:
+        os.kill(pid, number)
+    except OSError as error:
+        if error.errno != errno.ESRCH:
+            raise
+
+
+def _children(pid):
+    """The pids of ``pid``'s child processes (Linux: /proc/PID/task/*/children)."""
+    children = []
+    for task in os.listdir('/proc/%d/task' % pid):
+        try:
+            with open('/proc/%d/task/%s/children' % (pid, task)) as listed:
+                children.extend(int(child) for child in listed.read().split())
+        except (IOError, OSError):
+            pass  # the thread ended meanwhile
+    return children
+
+
+def _wait_until_stopped(pid, timeout=10.0):
+    """Wait (bounded) until every thread of ``pid`` shows state T (stopped)."""
+    deadline = time.time() + timeout
+    while True:
+        states = []
+        try:
+            tasks = os.listdir('/proc/%d/task' % pid)
+        except OSError:
+            return  # the process has gone: nothing of it can answer
+        for task in tasks:
+            try:
+                with open('/proc/%d/task/%s/stat' % (pid, task)) as stat:
+                    states.append(stat.read().rsplit(')', 1)[1].split()[0])
+            except (IOError, OSError):
+                pass  # the thread ended meanwhile
+        if states and all(state in ('T', 't') for state in states):
+            return
+        if time.time() >= deadline:
+            raise AssertionError('process %d did not stop: %s' % (pid, states))
+        time.sleep(0.01)

@@ -10,11 +10,7 @@ after SIGCONT the next login works. Loading the session early changes no answer.
 
 from __future__ import absolute_import, division, print_function
 
-import contextlib
-import errno
 import json
-import os
-import signal
 import threading
 import time
 
@@ -99,60 +95,6 @@ def _session(session_id):
     return {'x-toto-session-id': session_id}
 
 
-def _wait_until_stopped(pid, timeout=10.0):
-    # SIGSTOP takes effect thread by thread as each is next scheduled: wait (bounded) until
-    # every thread of the server is stopped, or a query could still be answered.
-    deadline = time.time() + timeout
-    while True:
-        states = []
-        for task in os.listdir('/proc/%d/task' % pid):
-            try:
-                with open('/proc/%d/task/%s/stat' % (pid, task)) as stat:
-                    states.append(stat.read().rsplit(')', 1)[1].split()[0])
-            except (IOError, OSError):
-                pass  # the thread ended meanwhile
-        if states and all(state in ('T', 't') for state in states):
-            return
-        assert time.time() < deadline, 'server %d did not stop: %s' % (pid, states)
-        time.sleep(0.01)
-
-
-def _children(pid):
-    children = []
-    for task in os.listdir('/proc/%d/task' % pid):
-        try:
-            with open('/proc/%d/task/%s/children' % (pid, task)) as listed:
-                children.extend(int(child) for child in listed.read().split())
-        except (IOError, OSError):
-            pass
-    return children
-
-
-@contextlib.contextmanager
-def _frozen(server):
-    """The server frozen (SIGSTOP), its child processes too (PostgreSQL's backends, which
-    the pause helper does not stop), until the block ends."""
-    with server.paused():
-        children = _children(server.process.pid)
-        for child in children:
-            _signal(child, signal.SIGSTOP)
-        try:
-            for pid in [server.process.pid] + children:
-                _wait_until_stopped(pid)
-            yield
-        finally:
-            for child in children:
-                _signal(child, signal.SIGCONT)
-
-
-def _signal(pid, number):
-    try:
-        os.kill(pid, number)
-    except OSError as error:
-        if error.errno != errno.ESRCH:
-            raise
-
-
 class _InFlight(threading.Thread):
     """One request sent from another thread, timed."""
 
@@ -192,7 +134,7 @@ def test_a_frozen_database_answers_unavailable_in_time_other_requests_meanwhile_
         backend, server):
     session_id = _signup(server)['session_id']
     assert _result(server.call('whoami', headers=_session(session_id)))['user_id'] == 'alice'
-    with _frozen(backend.info.server):
+    with backend.info.server.paused():
         backend.called.clear()
         authenticated = _InFlight(server, 'whoami', headers=_session(session_id))
         assert backend.called.wait(10), 'the session was never looked up'
@@ -294,7 +236,7 @@ def test_sessions_in_a_memory_cache_are_served_while_the_database_is_frozen(back
     backend.connection.set_session_cache(cache)
     session_id = _signup(server)['session_id']
     assert session_id in cache.sessions
-    with _frozen(backend.info.server):
+    with backend.info.server.paused():
         backend.called.clear()
         login = _InFlight(server, 'account.login', {'user_id': 'alice', 'password': 'secret'})
         started = time.time()
@@ -339,7 +281,7 @@ def test_anonymous_sessions_are_made_on_the_queue(backend, server):
     assert unknown['result'] == {'user_id': ''}
     assert len(backend.creations) == 2, backend.creations
     assert not [call for call in backend.creations + backend.calls if call[0] is loop_thread]
-    with _frozen(backend.info.server):
+    with backend.info.server.paused():
         anonymous = _InFlight(server, 'anon')
         started = time.time()
         assert _result(server.call('ping')) == {'pong': True}
