@@ -8,6 +8,7 @@ the driver's ``db`` as ``worker.db``, on a real server of each kind (tests/dbfix
 import pytest
 
 from dbfixtures import require_library
+from support import free_port
 from workerproc import ServiceGroup, call
 
 # kind -> (the fixture with the database, the library, the class worker.db_connection is)
@@ -41,3 +42,16 @@ def test_each_worker_process_gets_the_database_client_as_worker_db(request, serv
     assert [answer.get('count') for answer in answers] == [1, 2, 3, 4], \
         (answers, services.logs())
     assert set(answer['connection'] for answer in answers) == set([connection_class])
+
+
+@pytest.mark.timeout(60)
+def test_a_database_down_at_start_stops_the_service_with_one_line(services):
+    require_library('redis', "pip install 'toto-compat[redis]'")
+    port = free_port()  # nothing listens there
+    result = services.command(services.service_args('down', processes=1, address='') +
+                              ['--database=redis', '--db_host=127.0.0.1',
+                               '--db_port=%d' % port])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.returncode == 1, result
+    assert len(lines) == 1, result
+    assert lines[0].startswith('database redis: cannot connect to 127.0.0.1:%d' % port), result

@@ -125,22 +125,13 @@ class TotoServer(TotoService):
         if options.autoreload:
             self._watch = _webserver_reload.SourceWatch(extra_files=[self.conf_file])
 
-    def run(self):
-        """Serve in the foreground, or start, stop or restart the daemon.
-
-        A database that cannot be used stops the start with its one line on
-        standard error (exit status 1), not a traceback.
-        """
-        from toto.dbconnection import DatabaseUnavailable
-        try:
-            if _webserver_reload.restarted_daemon():
-                # A daemon that restarted itself for --autoreload: it is the
-                # daemon already, with its pidfile.
-                self._run_service(daemonized=True)
-                return
-            super(TotoServer, self).run()
-        except DatabaseUnavailable as error:
-            raise SystemExit(str(error))
+    def _run_or_control(self):
+        if _webserver_reload.restarted_daemon():
+            # A daemon that restarted itself for --autoreload: it is the
+            # daemon already, with its pidfile.
+            self._run_service(daemonized=True)
+            return
+        super(TotoServer, self)._run_or_control()
 
     def _stops_gracefully(self, reason):
         # Asked to stop: a restart for --autoreload under way becomes a stop.

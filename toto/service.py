@@ -336,7 +336,18 @@ class TotoService(object):
     # -- running ----------------------------------------------------------
 
     def run(self):
-        """Run the service in the foreground, or start, stop or restart its daemon."""
+        """Run the service in the foreground, or start, stop or restart its daemon.
+
+        A database the service cannot use stops the start with its one line on
+        standard error and exit status 1 (a ``SystemExit``), not a traceback.
+        """
+        from toto.dbconnection import DatabaseUnavailable
+        try:
+            self._run_or_control()
+        except DatabaseUnavailable as error:
+            raise SystemExit(str(error))
+
+    def _run_or_control(self):
         command = options.daemon
         if not command:
             self._run_service()
