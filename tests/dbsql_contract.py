@@ -258,7 +258,7 @@ def test_session_work_on_other_threads(backend):
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert results == ['t'] * 4
+    assert results == ['t'] * 4, results
 
 
 def test_the_service_recovers_after_the_server_restarts(backend):
