@@ -254,3 +254,55 @@ def test_a_server_that_stops_answering_times_out_and_is_used_again(backend):
         # One read timeout, then one connect timeout for the retry on a new connection.
         assert time.time() - started < 5
     assert connection.retrieve_session(session.session_id).user_id == 'alice'
+
+
+@pytest.mark.timeout(60)
+def test_a_write_rolled_back_by_a_deadlock_runs_again(backend):
+    # Sign-ins of one user at once met InnoDB deadlocks (1213) between the deletion of
+    # expired sessions and the insertions. Here a real deadlock picks the driver's
+    # statement: another transaction that has changed more rows holds row 1 and then
+    # wants row 2, which the driver's statement took first.
+    import threading
+    connection = backend.make()
+    backend.admin('create table d (id int primary key, v int) engine=innodb')
+    backend.admin('create table heavy (id int primary key) engine=innodb')
+    backend.admin('insert into d values (1, 0), (2, 0)')
+    other = backend._connect_admin()
+    other.autocommit(False)
+    cursor = other.cursor()
+    try:
+        # More undo than the driver's statement: InnoDB rolls back the lighter one.
+        cursor.executemany('insert into heavy values (%s)', [(n,) for n in range(200)])
+        cursor.execute('update d set v = 10 where id = 1')
+        outcome = []
+
+        def write():
+            try:
+                outcome.append(connection._write(
+                    'update d set v = v + 1 where id in (1, 2) order by id desc'))
+            except Exception as error:
+                outcome.append(error)
+        writer = threading.Thread(target=write)
+        writer.start()
+        # Until the driver's statement holds row 2 (and so waits for row 1).
+        deadline = time.time() + 10
+        while _row_free(backend, 2):
+            assert time.time() < deadline, 'the statement never took row 2'
+            time.sleep(0.01)
+        cursor.execute('update d set v = 20 where id = 2')  # the deadlock: the driver loses
+        other.commit()
+        writer.join(30)
+    finally:
+        cursor.close()
+        other.close()
+    assert len(outcome) == 1 and not isinstance(outcome[0], Exception), outcome
+    # Run again after the rollback, once the other transaction committed: both rows +1.
+    assert [row['v'] for row in backend.admin('select v from d order by id')] == [11, 21]
+
+
+def _row_free(backend, row_id):
+    try:
+        backend.admin('select v from d where id = %s for update nowait', row_id)
+        return True
+    except pymysql.OperationalError:  # 1205 at once: another transaction holds it
+        return False

@@ -36,6 +36,9 @@ logger = logging.getLogger('toto.pgpool')
 
 #: Errors after which a connection is not used again.
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+# SQLSTATEs of the OperationalErrors that leave the connection usable:
+# deadlock_detected and serialization_failure.
+_ROLLED_BACK = ('40P01', '40001')
 
 
 def _parameters(arguments):
@@ -93,7 +96,11 @@ class ConnectionPool(ThreadedConnectionPool):
             connection.commit()
             return result
         except Exception as error:
-            broken = bool(connection.closed) or isinstance(error, CONNECTION_ERRORS)
+            # A deadlock or a serialization failure is an OperationalError too, but the
+            # connection is fine: it only rolls the transaction back.
+            broken = bool(connection.closed) or (
+                isinstance(error, CONNECTION_ERRORS)
+                and getattr(error, 'pgcode', None) not in _ROLLED_BACK)
             if not broken:
                 try:
                     connection.rollback()

@@ -54,6 +54,9 @@ logger = logging.getLogger('toto.sqlsessions')
 
 _IDENTIFIER = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,63}\Z')
 
+#: How many times a write rolled back by a deadlock is tried in all.
+_DEADLOCK_ATTEMPTS = 3
+
 #: Width of ``account.password`` in new tables: every hash toto.secret writes fits in 62.
 PASSWORD_WIDTH = 64
 
@@ -67,6 +70,10 @@ class Dialect(object):
     connection_errors = ()
     #: The error a duplicate unique key raises.
     integrity_error = ()
+
+    def is_deadlock(self, error):
+        """Whether ``error`` rolled the statement back to break a deadlock (safe to retry)."""
+        return False
 
     def account_table(self, uuid_account_id):
         """The statements creating ``account``."""
@@ -227,8 +234,18 @@ class SQLConnection(DBConnection):
                 return getattr(self._sql(), method)(sql, *parameters)
 
     def _write(self, sql, *parameters):
+        # Sign-ins of one user at once delete that user's expired sessions and insert new
+        # ones side by side; InnoDB can pick one of those statements to break a deadlock
+        # (gap locks). The statement was rolled back whole: run it again.
         with translated(self.dialect.name):
-            return self._sql().execute(sql, *parameters)
+            for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
+                try:
+                    return self._sql().execute(sql, *parameters)
+                except Exception as error:
+                    if attempt == _DEADLOCK_ATTEMPTS or not self.dialect.is_deadlock(error):
+                        raise
+                    logger.info('database %s: %s; running the statement again',
+                                self.dialect.name, ' '.join(str(error).split()))
 
     def _account_id(self, account_id):
         if self.uuid_account_id and account_id is not None:

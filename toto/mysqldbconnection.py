@@ -58,6 +58,12 @@ class _MySQLDialect(Dialect):
         self.connection_errors = (pymysql.OperationalError, pymysql.InterfaceError)
         self.integrity_error = pymysql.IntegrityError
         self._binary = pymysql.Binary
+        self._operational_error = pymysql.OperationalError
+
+    def is_deadlock(self, error):
+        # 1213: ER_LOCK_DEADLOCK, "try restarting transaction".
+        return (isinstance(error, self._operational_error) and bool(error.args)
+                and error.args[0] == 1213)
 
     def account_table(self, uuid_account_id):
         account_id = ('`account_id` binary(16) not null' if uuid_account_id

@@ -60,6 +60,10 @@ class _PostgresDialect(Dialect):
         self.integrity_error = psycopg2.IntegrityError
         self._binary = psycopg2.Binary
 
+    def is_deadlock(self, error):
+        # 40P01: deadlock_detected, 40001: serialization_failure; both roll back.
+        return getattr(error, 'pgcode', None) in ('40P01', '40001')
+
     def account_table(self, uuid_account_id):
         return ['create table if not exists account (account_id bigserial primary key, '
                 'password varchar(%d) default null, user_id varchar(45) not null, '
