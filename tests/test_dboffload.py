@@ -125,6 +125,18 @@ def test_translated_names_the_database_and_passes_other_errors():
         'ValueError'
 
 
+def test_an_outage_met_by_every_request_is_logged_once_a_while(caplog):
+    # A client can send requests as fast as it likes while the database is down.
+    redis = require_library('redis', "pip install 'toto-compat[redis]'")
+    with caplog.at_level('WARNING', logger='toto.dboffload'):
+        for _ in range(50):
+            with pytest.raises(TotoException):
+                with translated('redis-log-test'):
+                    raise redis.ConnectionError('Error 111 connecting to 127.0.0.1:1.')
+    lines = [record for record in caplog.records if 'redis-log-test' in record.getMessage()]
+    assert len(lines) == 1, [record.getMessage() for record in lines]
+
+
 def test_run_blocking_runs_on_the_database_queue_and_gives_the_result(loop):
     @gen.coroutine
     def call():

@@ -30,6 +30,7 @@ import sys
 from tornado import gen
 from tornado.options import options
 
+from toto._methods import RateLimitedLog
 from toto.dbconnection import DatabaseUnavailable
 from toto.exceptions import ERROR_SERVER, TotoException
 
@@ -37,6 +38,8 @@ __all__ = ['database_queue', 'database_timeout', 'import_driver', 'run_blocking'
            'unavailable', 'unavailable_error']
 
 logger = logging.getLogger('toto.dboffload')
+# Every request meets an outage: one line per kind a while, with the count left out.
+_outage_log = RateLimitedLog(logger)
 
 #: The distribution pip installs for a client module, where the names differ.
 _DISTRIBUTIONS = {'pymysql': 'PyMySQL', 'psycopg2': 'psycopg2 (psycopg2-binary)'}
@@ -122,7 +125,8 @@ def translated(database):
     except Exception as error:
         if not unavailable(error):
             raise
-        logger.warning('database %s unavailable: %s', database, error)
+        _outage_log.log(logging.WARNING, ('unavailable', database),
+                        'database %s unavailable: %s', database, error)
         raise unavailable_error(database, error)
 
 
@@ -165,13 +169,15 @@ def run_blocking(database, function, *args, **kwargs):
             result = yield future
     except gen.TimeoutError:
         given_up.append(True)
-        logger.warning('database %s: no answer from %r within %s s', database, function,
-                       timeout)
+        _outage_log.log(logging.WARNING, ('no answer', database),
+                        'database %s: no answer from %r within %s s', database, function,
+                        timeout)
         raise TotoException(ERROR_SERVER, 'database %s unavailable: no answer within %s s'
                             % (database, timeout))
     except Exception as error:
         if unavailable(error):
-            logger.warning('database %s unavailable: %s', database, error)
+            _outage_log.log(logging.WARNING, ('unavailable', database),
+                            'database %s unavailable: %s', database, error)
             raise unavailable_error(database, error)
         raise
     raise gen.Return(result)
