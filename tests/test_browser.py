@@ -21,6 +21,7 @@ without it the tests skip, except under CI, where they fail.
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -68,6 +69,16 @@ def chromium_binary():
 
 
 # -- Chromium over the DevTools protocol --------------------------------------------------------
+
+# What Chromium answers a command that raced a navigation of the page (the evaluation
+# ran in a document that has gone): the page is between documents, not broken.
+_NAVIGATED = re.compile(r'navigated or closed|[Ee]xecution context was destroyed|'
+                        r'Cannot find context')
+
+
+class PageNavigated(AssertionError):
+    """A DevTools command met the page while it navigated."""
+
 
 class Chromium(object):
     """A headless Chromium with a profile of its own, driven through one page target.
@@ -143,7 +154,10 @@ class Chromium(object):
             answer = json.loads(message)
             if answer.get('id') == number:
                 if 'error' in answer:
-                    raise AssertionError('DevTools %s failed: %r' % (method, answer['error']))
+                    error = answer['error']
+                    if _NAVIGATED.search(error.get('message', '')):
+                        raise PageNavigated('DevTools %s: %r' % (method, error))
+                    raise AssertionError('DevTools %s failed: %r' % (method, error))
                 raise gen.Return(answer.get('result'))
 
     def command(self, method, **params):
@@ -153,8 +167,13 @@ class Chromium(object):
         self.command('Page.navigate', url=url)
 
     def evaluate(self, expression):
-        """The JSON value of ``expression`` in the current page (None if it threw)."""
-        answer = self.command('Runtime.evaluate', expression=expression, returnByValue=True)
+        """The JSON value of ``expression`` in the current page (None if it threw, or if
+        the page navigated away while it ran: the pages here submit forms on their own)."""
+        try:
+            answer = self.command('Runtime.evaluate', expression=expression,
+                                  returnByValue=True)
+        except PageNavigated:
+            return None
         if answer.get('exceptionDetails'):
             return None
         return answer['result'].get('value')
