@@ -589,7 +589,7 @@ class EventPeers(object):
         address = 'tcp://127.0.0.1:%d' % free_port()
         process = self._start(role, '%s-listener' % role, ['listen', address])
         wait_until(lambda: self._line(process, 'READY'), START_TIMEOUT,
-                   message='%s never got ready\n%s' % (process.name, process.describe()))
+                   message=lambda: '%s never got ready\n%s' % (process.name, process.describe()))
         process.address = address
         return process
 
@@ -618,7 +618,7 @@ class EventPeers(object):
                 raise AssertionError('%s exited\n%s' % (process.name, process.describe()))
             return len(self.received(process)) >= count
         wait_until(enough, timeout, interval=0.02,
-                   message='%s received %d of %d events within %.0f s\n%s'
+                   message=lambda: '%s received %d of %d events within %.0f s\n%s'
                            % (process.name, len(self.received(process)), count, timeout,
                               '\n'.join(p.describe() for p in self.processes)))
         return self.received(process)

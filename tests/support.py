@@ -70,13 +70,19 @@ def module_or_default(value, default):
 
 
 def wait_until(predicate, timeout=DEFAULT_WAIT, interval=0.005, message=None):
-    """Poll ``predicate`` until it returns something true or ``timeout`` runs out."""
+    """Poll ``predicate`` until it returns something true or ``timeout`` runs out.
+
+    ``message`` may be a function: it is called only on failure, so logs it
+    reads are those of the moment the wait gave up, not of its start.
+    """
     deadline = time.time() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.time() >= deadline:
+            if callable(message):
+                message = message()
             raise AssertionError(message or 'condition not met within %.1f s' % timeout)
         time.sleep(interval)
 

@@ -343,6 +343,6 @@ def test_chat_servers_and_the_event_server_share_messages(tmp_path, serve_projec
     post_until_received(first, [receiver], 'across processes')
     assert receiver.answer == (200, {'result': {'message': 'across processes'}})
     serverproc.wait_until(lambda: 'message: across processes' in events.log(), 10.0,
-                          message='the event server logged no message:\n' + events.log())
+                          message=lambda: 'the event server logged no message:\n' + events.log())
     # The event server serves no methods (event_mode='only').
     assert events.call('post_message', {'message': 'x'})[0] == 404

@@ -110,4 +110,4 @@ def test_close_releases_descriptors_of_asyncio_run_loops(zmq_worker):
         assert asyncio.run(main(index)) == {'i': index}
     conn.close()
     wait_until(lambda: descriptors() <= baseline, timeout=2.0,
-               message='descriptors left open: %d' % (descriptors() - baseline))
+               message=lambda: 'descriptors left open: %d' % (descriptors() - baseline))

@@ -59,7 +59,7 @@ def test_a_changed_method_is_served_after_the_server_restarted_itself(servers):
 
     write_version(folder, 'def invoke(handler, parameters):\n    return "v2"\n')
 
-    wait_until(lambda: version_is(port, 'v2'), 15, message=servers.logs())
+    wait_until(lambda: version_is(port, 'v2'), 15, message=servers.logs)
     assert server.is_running()
     assert 'autoreload' in server.output()
 
@@ -81,7 +81,7 @@ def test_an_edit_of_the_same_size_within_the_same_second_is_served(servers):
     write_version(folder, 'def invoke(handler, parameters):\n    return "v2"\n',
                   mtime=second + 0.6)
 
-    wait_until(lambda: version_is(port, 'v2'), 15, message=server.describe())
+    wait_until(lambda: version_is(port, 'v2'), 15, message=server.describe)
 
 
 def test_a_change_that_does_not_compile_leaves_the_server_as_it_was(servers):
@@ -94,10 +94,10 @@ def test_a_change_that_does_not_compile_leaves_the_server_as_it_was(servers):
 
     write_version(folder, 'def invoke(handler, parameters):\n    return "v2\n')
 
-    wait_until(lambda: 'does not compile' in server.output(), 10, message=server.describe())
+    wait_until(lambda: 'does not compile' in server.output(), 10, message=server.describe)
     assert version_is(port, 'v1')
     write_version(folder, 'def invoke(handler, parameters):\n    return "v3"\n')
-    wait_until(lambda: version_is(port, 'v3'), 15, message=server.describe())
+    wait_until(lambda: version_is(port, 'v3'), 15, message=server.describe)
 
 
 def test_a_daemon_keeps_its_pid_and_pidfile_through_a_restart(servers):
@@ -110,13 +110,13 @@ def test_a_daemon_keeps_its_pid_and_pidfile_through_a_restart(servers):
             '--log_file_prefix=' + log]
     code, output = servers.command(args + ['--start'], path=[folder])
     assert code == 0, output
-    wait_until(lambda: version_is(port, 'v1'), 15, message=read_text(log))
+    wait_until(lambda: version_is(port, 'v1'), 15, message=lambda: read_text(log))
     daemon = servers.pidfiles()['server.master.pid']
 
     write_version(folder, 'def invoke(handler, parameters):\n    return "v2"\n')
 
-    wait_until(lambda: version_is(port, 'v2'), 15, message=read_text(log))
+    wait_until(lambda: version_is(port, 'v2'), 15, message=lambda: read_text(log))
     assert servers.pidfiles()['server.master.pid'] == daemon
     code, output = servers.command(args + ['--stop'], path=[folder])
     assert code == 0, output
-    wait_until(lambda: not running(daemon), 10, message=read_text(log))
+    wait_until(lambda: not running(daemon), 10, message=lambda: read_text(log))

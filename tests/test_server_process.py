@@ -114,7 +114,7 @@ def test_sigterm_lets_a_request_in_hand_finish_and_takes_no_new_ones(servers):
     server.signal(signal.SIGTERM)
 
     wait_until(lambda: refuses_connections(server.port), 5,
-               message='still accepting connections:\n' + servers.logs())
+               message=lambda: 'still accepting connections:\n' + servers.logs())
     assert slow.result() == (200, {'result': {'slept': 2.0, 'pid': int(servers.note('slow-'))}})
     assert server.wait_exit() == 0
     assert 'server 0: every request taken is answered' in server.output()
@@ -131,7 +131,7 @@ def test_ctrl_c_lets_a_request_in_hand_finish(servers):
     assert slow.result()[1]['result']['slept'] == 1.5
     assert server.wait_exit() == 0
     wait_until(lambda: not group_running(server.pid), 10,
-               message='a process of the server outlived it:\n' + server.describe())
+               message=lambda: 'a process of the server outlived it:\n' + server.describe())
     assert server.output().count('every request taken is answered') == 2
 
 
@@ -157,14 +157,14 @@ def test_a_second_sigterm_stops_every_process_at_once(servers):
     pid = int(servers.note('slow-'))
     server.signal(signal.SIGTERM)
     wait_until(lambda: 'server 0 stopping' in server.output(), 5,
-               message=server.describe())
+               message=server.describe)
     started = time.time()
 
     server.signal(signal.SIGTERM)
 
     server.wait_exit()
     assert time.time() - started < 5
-    wait_until(lambda: not running(pid), 5, message='process %d outlived the server' % pid)
+    wait_until(lambda: not running(pid), 5, message=lambda: 'process %d outlived the server' % pid)
 
 
 def test_daemon_start_restart_and_stop(servers):
@@ -177,7 +177,7 @@ def test_daemon_start_restart_and_stop(servers):
     # 1.0.12's names: the main process's file is the "master" one.
     wait_until(lambda: sorted(servers.pidfiles()) == ['server.1.pid', 'server.2.pid',
                                                       'server.master.pid'], 15,
-               message='pidfiles: %r' % servers.pidfiles())
+               message=lambda: 'pidfiles: %r' % servers.pidfiles())
     first = servers.pidfiles()
     port = wait_until(lambda: _started_port(log), 15, message='no start in the log')
     assert call(port, 'echo', {'up': 1}) == (200, {'result': {'up': 1}})
@@ -188,7 +188,7 @@ def test_daemon_start_restart_and_stop(servers):
     assert not [pid for pid in first.values() if running(pid)]
     wait_until(lambda: len(servers.pidfiles()) == 3 and
                not set(servers.pidfiles().values()) & set(first.values()), 15,
-               message='pidfiles: %r' % servers.pidfiles())
+               message=lambda: 'pidfiles: %r' % servers.pidfiles())
     second = servers.pidfiles()
 
     code, output = servers.command(args + ['--stop'], processes=2)
@@ -196,7 +196,7 @@ def test_daemon_start_restart_and_stop(servers):
     assert code == 0, output
     assert servers.pidfiles() == {}
     wait_until(lambda: not [pid for pid in second.values() if running(pid)], 10,
-               message='still running: %r' % second)
+               message=lambda: 'still running: %r' % second)
 
 
 def _started_port(log_path):

@@ -55,7 +55,7 @@ def test_status_command_reports_and_keeps_the_service_running(services):
         return {int(pid) for pid in
                 re.findall(r'worker pid (\d+): \w+, \d+ calls answered', service.output())}
     wait_until(lambda: reported() == set(pids), 10,
-               message='status not logged by both workers\n' + service.describe())
+               message=lambda: 'status not logged by both workers\n' + service.describe())
     assert service.is_running()
     assert call(connection, 'echo', {'after': 'status'}) == {'after': 'status'}
 
@@ -95,7 +95,7 @@ def test_terminating_the_service_process_ends_its_worker_processes(services):
 
     assert service.wait_exit() == 0, service.describe()
     wait_until(lambda: not [pid for pid in pids if running(pid)], 10,
-               message='worker processes outlived the service: %r' % sorted(pids))
+               message=lambda: 'worker processes outlived the service: %r' % sorted(pids))
     wait_until(lambda: not group_running(service.pid), 10,
                message='a process of the service (its router?) outlived it')
 
@@ -125,7 +125,7 @@ def test_interrupting_the_service_like_ctrl_c_ends_all_its_processes(services):
 
     service.wait_exit()
     wait_until(lambda: not [pid for pid in pids if running(pid)], 10,
-               message='worker processes outlived the service: %r' % sorted(pids))
+               message=lambda: 'worker processes outlived the service: %r' % sorted(pids))
     wait_until(lambda: not group_running(service.pid), 10,
                message='a process of the service (its router?) outlived it')
 
@@ -156,7 +156,7 @@ def test_each_process_start_stop_and_restart_is_one_log_line_with_the_reason(ser
     restart = wait_until(lambda: re.search(
         r'(TotoWorkerService-\d) process \(pid %d\) was killed by SIGKILL: starting it '
         r'again.*?\1 process started again \(pid (\d+)\)' % killed, service.output(), re.S),
-        10, message=service.describe())
+        10, message=service.describe)
     name, new_pid = restart.group(1), int(restart.group(2))
     pids = pids_answering(connection, 2, logs=services.logs)
     assert new_pid in pids and killed not in pids
@@ -276,7 +276,7 @@ def test_reload_runs_the_method_code_on_disk_and_refuses_code_that_does_not_impo
         pids = set(worker['pid'] for worker in document['workers'])
         return document['service']['state'] == 'serving' and len(pids) == 2 and \
             not pids & set(old_pids)
-    wait_until(reloaded, 20, interval=0.1, message=service.describe())
+    wait_until(reloaded, 20, interval=0.1, message=service.describe)
     assert call(connection, 'version')['version'] == 2
     assert call(connection, 'added') == {'added': True}
     wait_until(lambda: len(tally) == 200, 10, message='calls lost in the reload')
@@ -318,7 +318,7 @@ def test_reload_skips_a_fifo_named_like_a_method_and_the_service_stays_responsiv
         assert 'reload: skipped %s: not a regular file' % (package / name) in \
             service.output(), service.describe()
     wait_until(lambda: 'reload done: 1 worker process replaced' in service.output(), 20,
-               interval=0.05, message=service.describe())
+               interval=0.05, message=service.describe)
     assert pids_answering(connection, 1, logs=services.logs) != old_pid
     status, out, err = _worker_command(services, ['--command=status', control])
     assert status == 0, err
@@ -334,16 +334,16 @@ def test_sigterm_answers_the_call_in_hand_before_the_service_exits(services):
     gate = os.path.join(services.directory, 'gate')
     answers = []
     connection.invoke('blocks', {'gate': gate}, callback=answers.append)
-    wait_until(lambda: _in_hand(service) == 1, 10, interval=0.05, message=service.describe())
+    wait_until(lambda: _in_hand(service) == 1, 10, interval=0.05, message=service.describe)
 
     service.process.send_signal(signal.SIGTERM)
-    wait_until(lambda: 'router: draining' in service.output(), 10, message=service.describe())
+    wait_until(lambda: 'router: draining' in service.output(), 10, message=service.describe)
     assert service.is_running(), 'the service left with a call in hand'
     open(gate, 'w').close()
 
     assert service.wait_exit() == 0, service.describe()
     wait_until(lambda: answers, 10,
-               message='the call in hand was never answered\n' + service.describe())
+               message=lambda: 'the call in hand was never answered\n' + service.describe())
     assert answers[0]['gate_opened'] is True, answers
     assert 'drained: every call answered' in service.output(), service.describe()
 
@@ -361,7 +361,7 @@ def test_a_call_that_outlasts_the_shutdown_timeout_is_stopped_with_the_service(s
     connection = services.connect(service.address, timeout=30.0)
     pids_answering(connection, 1, logs=services.logs)
     connection.invoke('blocks', {'gate': os.path.join(services.directory, 'never')})
-    wait_until(lambda: _in_hand(service) == 1, 10, interval=0.05, message=service.describe())
+    wait_until(lambda: _in_hand(service) == 1, 10, interval=0.05, message=service.describe)
 
     service.process.send_signal(signal.SIGTERM)
 

@@ -52,7 +52,7 @@ class Daemon(object):
             if sorted(pids) == PIDFILES and not set(pids.values()) & set(replacing):
                 return pids
             return None
-        pids = wait_until(complete, 20, message='pidfiles: %r' % (self.pidfiles(),))
+        pids = wait_until(complete, 20, message=lambda: 'pidfiles: %r' % (self.pidfiles(),))
         self.services.remember_daemon(pids.values())
         return pids
 
@@ -63,7 +63,7 @@ class Daemon(object):
 
 def wait_all_ended(pids):
     wait_until(lambda: not [pid for pid in pids if running(pid)], 15,
-               message='still running: %r' % [pid for pid in pids if running(pid)])
+               message=lambda: 'still running: %r' % [pid for pid in pids if running(pid)])
 
 
 @pytest.mark.timeout(60)

@@ -88,7 +88,7 @@ def metric_becomes(port, name, value, **labels):
         return sample(found[0], name, **labels) == value
 
     wait_until(check, METRIC_WAIT, interval=0.05,
-               message='%s%r never became %r (last %r)'
+               message=lambda: '%s%r never became %r (last %r)'
                        % (name, labels, value, found and sample(found[0], name, **labels)))
     return found[0]
 

@@ -37,7 +37,7 @@ def until_all_answer(conn, workers):
         seen.update(whoami_batch(conn, len(wanted)))
         return wanted <= seen
 
-    wait_until(all_seen, message='not every worker answered: saw %r' % (seen,))
+    wait_until(all_seen, message=lambda: 'not every worker answered: saw %r' % (seen,))
     return seen
 
 

@@ -209,4 +209,4 @@ def test_close_releases_descriptors_of_loops_that_closed_before_it(zmq_worker):
     conn.close()
     # ZeroMQ closes socket descriptors in its own thread: give it a moment.
     wait_until(lambda: open_descriptors() <= baseline, timeout=2.0,
-               message='descriptors left open: %d' % (open_descriptors() - baseline))
+               message=lambda: 'descriptors left open: %d' % (open_descriptors() - baseline))

@@ -212,7 +212,7 @@ class Service(object):
     def wait_exit(self, timeout=STOP_TIMEOUT):
         """Wait for the service to exit by itself; return its exit code."""
         wait_until(lambda: not self.is_running(), timeout,
-                   message='%s still running after %.0f s\n%s'
+                   message=lambda: '%s still running after %.0f s\n%s'
                            % (self.name, timeout, self.describe()))
         return self.process.returncode
 
@@ -417,4 +417,4 @@ class ServiceGroup(object):
                 if error.errno != errno.ESRCH:
                     raise
         wait_until(lambda: not [pid for pid in pids if running(pid)], STOP_TIMEOUT,
-                   message='daemon processes still running: %r' % sorted(pids))
+                   message=lambda: 'daemon processes still running: %r' % sorted(pids))

@@ -442,7 +442,7 @@ class Process(object):
     def wait_ended(self, timeout, why=''):
         """Wait until none of the group's processes is left alive; return the exit status."""
         wait_until(lambda: self.process.poll() is not None and not self.members(), timeout,
-                   message='%s still running %s\n%s' % (
+                   message=lambda: '%s still running %s\n%s' % (
                        self.name, why, self.describe()))
         _tell_reaper(-self.process.pid)
         return self.process.returncode
@@ -606,7 +606,7 @@ class FaultLab(object):
                 raise AssertionError(process.describe())
             return match
         process.address = wait_until(ready, START_TIMEOUT,
-                                     message='%s did not start' % name).group(1)
+                                     message=lambda: '%s did not start' % name).group(1)
         return process
 
     def burst_client(self, address, count, style, timeout):
@@ -858,5 +858,5 @@ def pids_answering(connection, count, timeout=START_TIMEOUT):
 
 def wait_for_file(path, timeout=10.0):
     """Wait until a worker method wrote ``path``; return its text."""
-    wait_until(lambda: os.path.exists(path), timeout, message='%s never appeared' % path)
+    wait_until(lambda: os.path.exists(path), timeout, message=lambda: '%s never appeared' % path)
     return read_text(path)

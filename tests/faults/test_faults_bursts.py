@@ -113,7 +113,8 @@ def test_four_client_processes_of_20000_calls_at_once_are_answered_exactly_once(
 
     for client in clients:
         wait_until(lambda client=client: not client.is_running(), 2 * BURST_TIMEOUT + 30,
-                   interval=0.1, message='client still running\n' + client.describe())
+                   interval=0.1,
+                   message=lambda client=client: 'client still running\n' + client.describe())
     summaries = []
     for client in clients:
         assert client.process.returncode == 0, client.describe()
@@ -177,5 +178,5 @@ def test_saturated_service_times_calls_out_and_says_so_in_its_log(lab, fault_rep
     assert counts['answered'] + counts['timed_out'] == 200, counts
     assert len(connection) == 0
     wait_until(lambda: 'caught up after' in service.output(), 30,
-               message=service.describe())
+               message=service.describe)
     assert 'saturated: calls have queued for' in service.output()

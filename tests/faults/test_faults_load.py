@@ -97,7 +97,7 @@ def test_ten_thousand_calls_half_answered_complete_exactly_once_and_leave_nothin
     finally:
         connection.close()
     threads_back = wait_until(lambda: threading.active_count() <= threads_before, 5.0,
-                              message='threads left after close(): %r'
+                              message=lambda: 'threads left after close(): %r'
                                       % threading.enumerate())
     fds_after = []
 

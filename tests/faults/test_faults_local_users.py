@@ -113,7 +113,7 @@ def test_default_sockets_live_in_a_folder_only_the_user_can_enter(lab, fault_rep
     folder = os.stat(folders.pop())
     assert folder.st_uid == os.getuid() and stat.S_IMODE(folder.st_mode) == 0o700
     wait_until(lambda: os.path.exists(file_of(control_address)), timeout=10,
-               message=service.describe())
+               message=service.describe)
     for address in (worker_address, control_address):
         assert stat.S_IMODE(os.stat(file_of(address)).st_mode) & 0o077 == 0, address
 
@@ -124,7 +124,7 @@ def test_a_default_socket_folder_others_can_enter_stops_the_start(lab, runtime_d
     os.chmod(os.path.join(runtime_dir, 'toto'), 0o755)
     service = lab.zmq_service(default_sockets=True, env={'XDG_RUNTIME_DIR': runtime_dir},
                               wait=False)
-    wait_until(lambda: not service.is_running(), timeout=20, message=service.describe())
+    wait_until(lambda: not service.is_running(), timeout=20, message=service.describe)
     assert service.process.returncode != 0
     assert 'is open to other users (mode 755)' in service.output(), service.describe()
 
@@ -147,7 +147,7 @@ def test_another_user_cannot_shut_the_service_down_or_reach_its_workers(lab, fau
     shutdown = as_other_user(shut_down)
     worker_link = as_other_user(lambda: connect_unix(file_of(worker_address)))
     wait_until(lambda: os.path.exists(file_of(control_address)), timeout=10,
-               message=service.describe())
+               message=service.describe)
     control_link = as_other_user(lambda: connect_unix(file_of(control_address)))
     answer = zmq_call(lab.connect(service.address, timeout=2.0), 'pid')
     fault_report('local users: another uid against the default sockets', {'sent': 3},
@@ -173,7 +173,7 @@ def test_a_socket_path_another_user_holds_stops_the_start(lab, fault_report, sti
     assert as_other_user(squat) == 0 and os.stat(path).st_uid == OTHER_USER
     service = lab.zmq_service(args=['--%s=ipc://%s' % (option, path)], wait=False)
     wait_until(lambda: not service.is_running(), timeout=20,
-               message='the service started on a socket another user holds\n'
+               message=lambda: 'the service started on a socket another user holds\n'
                        + service.describe())
     fault_report('local users: squatted %s' % option, {'refused': 1}, transport='zmq')
     assert service.process.returncode != 0
@@ -193,7 +193,7 @@ def test_sockets_stay_private_when_the_service_runs_with_umask_000(lab, fault_re
     # Before: a fake worker of another user connected and answered the calls.
     fake_worker = as_other_user(lambda: connect_unix(worker_path))
     assert fake_worker == 1, 'another user can connect to the worker socket'
-    wait_until(lambda: os.path.exists(control_path), timeout=10, message=service.describe())
+    wait_until(lambda: os.path.exists(control_path), timeout=10, message=service.describe)
     modes = dict((path, stat.S_IMODE(os.stat(path).st_mode))
                  for path in (worker_path, control_path))
     fault_report('local users: umask 000', {'sent': 1}, transport='zmq',
@@ -209,9 +209,9 @@ def test_socket_files_are_removed_when_the_service_stops(lab, runtime_dir):
     service = lab.zmq_service(default_sockets=True, env=env)
     paths = [file_of(worker_address), file_of(control_address)]
     wait_until(lambda: all(os.path.exists(path) for path in paths), timeout=10,
-               message=service.describe())
+               message=service.describe)
     service.process.terminate()
-    wait_until(lambda: not service.is_running(), timeout=20, message=service.describe())
+    wait_until(lambda: not service.is_running(), timeout=20, message=service.describe)
     assert [path for path in paths if os.path.exists(path)] == []
 
 
@@ -319,7 +319,7 @@ def test_another_user_binding_the_path_of_a_stopped_router_gets_no_pickle_run(
         sent, workers.describe())
     refused = 'refused a connection of the worker socket: '
     wait_until(lambda: refused in workers.output() or os.path.exists(marker), 10,
-               message=workers.describe())
+               message=workers.describe)
     # Before: the worker unpickled the call: the folder was made, as the service's user.
     assert not os.path.exists(marker), 'the other user\'s pickle ran in the worker'
     assert re.search(refused + r'.*(runs as|belongs to) user %d' % OTHER_USER,

@@ -48,7 +48,7 @@ def reload_and_wait(service):
         return (status['service']['state'] == 'serving' and len(pids) == len(before) and
                 not pids & before)
     wait_until(replaced, STOP_WAIT, interval=0.1,
-               message='%s was not reloaded\n%s' % (service.name, service.describe()))
+               message=lambda: '%s was not reloaded\n%s' % (service.name, service.describe()))
 
 
 class SteadySender(object):

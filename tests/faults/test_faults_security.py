@@ -319,7 +319,7 @@ def refusal_of(lab, args):
     """Start a ZeroMQ service that must refuse its options; return its exit code and log."""
     service = lab.zmq_service(args=args, wait=False)
     wait_until(lambda: not service.is_running(), timeout=20,
-               message='the service started with %s\n%s' % (args, service.describe()))
+               message=lambda: 'the service started with %s\n%s' % (args, service.describe()))
     return service.process.returncode, service.output()
 
 
@@ -368,7 +368,7 @@ def test_toto_worker_reports_a_curve_mistake_in_one_line(lab):
         '--curve_authorized_keys=' + authorized], child_env(), lab.path('cli.log'),
         lab.directory)
     lab.processes.append(command)
-    wait_until(lambda: not command.is_running(), timeout=20, message=command.describe())
+    wait_until(lambda: not command.is_running(), timeout=20, message=command.describe)
     assert command.process.returncode == 2, command.describe()
     assert command.output().startswith('toto-worker: curve_authorized_keys is set'), (
         command.describe())

@@ -141,14 +141,14 @@ class Server(object):
             if not self.is_running():
                 raise AssertionError('the server exited:\n' + self.describe())
             return len(self.started()) >= processes
-        wait_until(ready, timeout, message='not started within %.0f s:\n%s'
+        wait_until(ready, timeout, message=lambda: 'not started within %.0f s:\n%s'
                    % (timeout, self.describe()))
         self.port = list(self.started().values())[0]
         return self.port
 
     def wait_exit(self, timeout=STOP_TIMEOUT):
         wait_until(lambda: not self.is_running(), timeout,
-                   message='%s still running after %.0f s\n%s'
+                   message=lambda: '%s still running after %.0f s\n%s'
                            % (self.name, timeout, self.describe()))
         return self.process.returncode
 
@@ -229,7 +229,7 @@ class ServerGroup(object):
                         and not name.endswith('.tmp')):
                     return name[len(prefix):len(name) - len(suffix)]
             return None
-        return wait_until(find, timeout, message='no note %s*%s within %.0f s:\n%s'
+        return wait_until(find, timeout, message=lambda: 'no note %s*%s within %.0f s:\n%s'
                           % (prefix, suffix, timeout, self.logs()))
 
     def pidfiles(self):
