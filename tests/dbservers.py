@@ -41,6 +41,8 @@ import tempfile
 import threading
 import time
 
+from support import free_port
+
 logger = logging.getLogger('tests.dbservers')
 
 START_TIMEOUT = 30.0
@@ -84,16 +86,6 @@ def _die_with_parent():
     # behind; only its temporary directory stays then. Elsewhere this does nothing.
     if _prctl is not None:
         _prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-    finally:
-        probe.close()
 
 
 def _port_answers(port):

@@ -9,19 +9,16 @@ these tests): hello/ping, listIndexes (code 26 for a missing collection), create
 ``$inc``, replacement, upsert, multi), delete, findAndModify, aggregate (what
 ``count_documents`` sends), listCollections, dropDatabase.
 
-Each test gets a database of its own on the module's server, dropped afterwards. Import the
-``*_fixture`` functions into a test module to use ``mongodb_server``, ``database_name`` and
-``raw_db`` there.
+The server is the run's (``mongodb_server`` of tests/dbfixtures.py); each test gets a
+database of its own on it, dropped afterwards. Import the ``*_fixture`` functions into a test
+module to use ``database_name`` and ``raw_db`` there.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import os
-import uuid
 
 import pytest
-
-import dbservers
 
 # Client timeouts of the tests' connections: short, so a stopped server fails fast.
 CLIENT_TIMEOUTS = {'serverSelectionTimeoutMS': 3000, 'connectTimeoutMS': 3000,
@@ -43,25 +40,11 @@ def require_pymongo():
     return pymongo
 
 
-@pytest.fixture(scope='module', name='mongodb_server')
-def mongodb_server_fixture():
-    """SecantusDB (a MongoDB wire protocol server standing in for mongod) on a private port."""
-    require_pymongo()
-    reason = dbservers.missing('mongodb')
-    if reason:
-        skip_or_fail(reason)
-    server = dbservers.MongoWireServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 @pytest.fixture(name='database_name')
-def database_name_fixture(mongodb_server):
-    """A fresh database name on the server, dropped after the test."""
-    name = 'toto_test_%s' % uuid.uuid4().hex[:12]
+def database_name_fixture(mongodb_db, mongodb_server):
+    """A fresh database name on the run's server, dropped after the test."""
+    require_pymongo()
+    name = mongodb_db.database
     yield name
     pymongo = require_pymongo()
     client = pymongo.MongoClient('127.0.0.1', mongodb_server.port, **CLIENT_TIMEOUTS)

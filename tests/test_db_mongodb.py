@@ -18,8 +18,7 @@ from tornado.options import options
 import toto.secret
 from dbsupport import DictSessionCache, cheap_password_hashes  # noqa: F401 -- autouse
 from mongosupport import CLIENT_TIMEOUTS, require_pymongo
-from mongosupport import (database_name_fixture, mongodb_server_fixture,  # noqa: F401
-                          raw_db_fixture)
+from mongosupport import database_name_fixture, raw_db_fixture  # noqa: F401
 from toto.dbconnection import DatabaseUnavailable
 from toto.exceptions import (ERROR_INVALID_SESSION_ID, ERROR_INVALID_USER_ID, ERROR_SERVER,
                              ERROR_USER_ID_EXISTS, ERROR_USER_NOT_FOUND, TotoException)

@@ -1,6 +1,6 @@
 """The mysql driver and its torndb-style connection against a real MariaDB server.
 
-One server for the module (tests/dbservers.py); each test starts on an empty database.
+The run's server (tests/dbfixtures.py); each test starts on a new, empty database.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-import dbservers
 from dbsql_contract import *  # noqa: F401,F403 -- the shared SQL driver tests
 from dbsql_contract import ClosedPort
 from toto.exceptions import TotoException
@@ -39,43 +38,31 @@ _TABLES_1_0_12 = [
 ]
 
 
-@pytest.fixture(scope='module')
-def mariadb():
-    reason = dbservers.missing('mariadb')
-    if reason:
-        if os.environ.get('CI') == 'true':
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with dbservers.MariaDBServer() as server:
-        yield server
-
-
 class MySQLBackend(object):
     name = 'mysql'
     module = mysqldbconnection
     library = 'pymysql'
     connection_errors = (pymysql.OperationalError, pymysql.InterfaceError)
 
-    def __init__(self, server):
-        self.server = server
-        self.host = '127.0.0.1:%d' % server.port
+    def __init__(self, database):
+        self.server = database.server
+        self.database = database.database
+        self.user = database.user
+        self.password = database.password
+        self.host = '127.0.0.1:%d' % database.port
         self._closed = ClosedPort()
         self.closed_port = self._closed.port
         self._connections = []
-        self._admin = self._connect_admin(None)
-        self.admin('drop database if exists %s' % server.database)
-        self.admin('create database %s' % server.database)
-        self.admin('use %s' % server.database)
+        self._admin = self._connect_admin()
 
-    def _connect_admin(self, database=True):
-        return pymysql.connect(host='127.0.0.1', port=self.server.port, user=self.server.user,
-                               password=self.server.password, autocommit=True,
-                               charset='utf8mb4',
-                               database=self.server.database if database else None)
+    def _connect_admin(self):
+        return pymysql.connect(host='127.0.0.1', port=self.server.port, user=self.user,
+                               password=self.password, autocommit=True,
+                               charset='utf8mb4', database=self.database)
 
     def make(self, **keywords):
-        connection = MySQLdbConnection(self.host, self.server.database, self.server.user,
-                                       self.server.password, **keywords)
+        connection = MySQLdbConnection(self.host, self.database, self.user,
+                                       self.password, **keywords)
         self._connections.append(connection)
         return connection
 
@@ -111,8 +98,8 @@ class MySQLBackend(object):
 
     def options(self):
         return dict(db_host='127.0.0.1', db_port=self.server.port,
-                    mysql_database=self.server.database, mysql_user=self.server.user,
-                    mysql_password=self.server.password, mysql_uuid_account_id=False)
+                    mysql_database=self.database, mysql_user=self.user,
+                    mysql_password=self.password, mysql_uuid_account_id=False)
 
     def close(self):
         self._closed.close()
@@ -122,10 +109,8 @@ class MySQLBackend(object):
 
 
 @pytest.fixture
-def backend(mariadb):
-    if mariadb.process is None:  # a failed restart test
-        mariadb.start()
-    backend = MySQLBackend(mariadb)
+def backend(mariadb_db):
+    backend = MySQLBackend(mariadb_db)
     try:
         yield backend
     finally:
@@ -212,8 +197,8 @@ def test_the_connection_speaks_torndb(backend):
 
 
 def test_a_socket_path_and_idle_connections(backend):
-    socket_db = Connection(backend.server.path('mysqld.sock'), backend.server.database,
-                           backend.server.user, backend.server.password, max_idle_time=0)
+    socket_db = Connection(backend.server.path('mysqld.sock'), backend.database,
+                           backend.user, backend.password, max_idle_time=0)
     try:
         assert socket_db.get('select 1 as one').one == 1
         first = socket_db._db
@@ -224,8 +209,8 @@ def test_a_socket_path_and_idle_connections(backend):
 
 
 def test_the_connection_comes_back_after_a_restart(backend):
-    db = Connection(backend.host, backend.server.database, backend.server.user,
-                    backend.server.password, connect_timeout=5, read_timeout=5)
+    db = Connection(backend.host, backend.database, backend.user,
+                    backend.password, connect_timeout=5, read_timeout=5)
     try:
         assert db.get('select 1 as one').one == 1
         backend.server.restart()

@@ -10,20 +10,16 @@ reads the other's file, signs in with the same password and loads the state.
 
 from __future__ import absolute_import, division, print_function
 
-import binascii
 import datetime
 import json
-import os
 import subprocess
 import sys
-import threading
 
 import pytest
 import six
 
+from dboracle import PORTABLE, oracle_python, portable, run_script
 from toto.jsondbconnection import JSONConnection
-
-ORACLE_PYTHON = os.environ.get('TOTO_ORACLE_PYTHON')
 
 # What the 1.0.12 side stores. No character in U+0080..U+00FF: 1.0.12 itself cannot write
 # those to JSON (its pickle then holds raw bytes that json.dump refuses).
@@ -35,19 +31,8 @@ OUR_STATE = dict(ORACLE_STATE, latin=u'café', day=datetime.date(2020, 2, 29),
 ANONYMOUS_STATE = {'cart': ['apple', u'pear']}
 
 ORACLE_SCRIPT = r'''
-import datetime, json, sys
+import json, sys
 from toto.jsondbconnection import JSONConnection
-
-def portable(value):
-    if isinstance(value, dict):
-        return dict((k, portable(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [portable(v) for v in value]
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    if isinstance(value, str) and any(ord(c) > 127 for c in value):
-        return {'bytes': value.encode('hex')}
-    return value
 
 mode, path = sys.argv[1], sys.argv[2]
 if mode == 'write':
@@ -83,41 +68,11 @@ else:
 
 @pytest.fixture
 def oracle():
-    if not ORACLE_PYTHON:
-        if os.environ.get('CI'):
-            pytest.fail('set TOTO_ORACLE_PYTHON to a Python 2.7 with toto==1.0.12 installed')
-        pytest.skip('TOTO_ORACLE_PYTHON is not set (a Python 2.7 with toto==1.0.12)')
-    return ORACLE_PYTHON
+    return oracle_python('TOTO_ORACLE_PYTHON', 'toto==1.0.12')
 
 
 def run_oracle(oracle, cwd, *args):
-    environment = dict(os.environ)
-    environment.pop('PYTHONPATH', None)  # the original toto, not this one
-    process = subprocess.Popen([oracle, '-c', ORACLE_SCRIPT] + list(args), cwd=cwd,
-                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    timer = threading.Timer(30, process.kill)
-    timer.start()
-    try:
-        output, errors = process.communicate()
-    finally:
-        timer.cancel()
-    assert process.returncode == 0, errors.decode('utf-8', 'replace')
-    return json.loads(output.decode('utf-8'))
-
-
-def portable(value):
-    """State as the oracle script describes it, so both sides compare alike."""
-    if isinstance(value, dict):
-        return dict((key, portable(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [portable(item) for item in value]
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    if isinstance(value, bytes) and any(byte > 127 for byte in bytearray(value)):
-        return {'bytes': binascii.hexlify(value).decode('ascii')}
-    if isinstance(value, bytes):
-        return value.decode('ascii')
-    return value
+    return run_script(oracle, ['-c', PORTABLE + ORACLE_SCRIPT] + list(args), cwd)
 
 
 def write_here(path):

@@ -17,21 +17,20 @@ from __future__ import absolute_import, division, print_function
 
 import datetime
 import json
-import os
 import subprocess
 
 import pytest
 import six
 
+from dboracle import PORTABLE, oracle_environment, oracle_python, portable, run_script
 from dbsupport import cheap_password_hashes  # noqa: F401 -- autouse
 from mongosupport import CLIENT_TIMEOUTS, require_pymongo, skip_or_fail
-from mongosupport import database_name_fixture, mongodb_server_fixture  # noqa: F401
+from mongosupport import database_name_fixture  # noqa: F401
 
 require_pymongo()
 
 from toto.mongodbconnection import MongoDBConnection  # noqa: E402
 
-ORACLE_PYTHON = os.environ.get('TOTO_ORACLE_DB_PYTHON')
 LABEL = '1.0.12 on pymongo 3.13 with a Connection alias, against SecantusDB'
 
 # What 1.0.12 stores: nothing in U+0080..U+00FF, which its pickle writes as raw bytes that
@@ -49,19 +48,10 @@ if not hasattr(pymongo, 'Connection'):
     pymongo.Connection = pymongo.MongoClient
 '''
 
-ORACLE_SCRIPT = r'''
-import datetime, json, sys
+ORACLE_SCRIPT = PORTABLE + r'''
+import json, sys
 import pymongo
 from toto.mongodbconnection import MongoDBConnection
-
-def portable(value):
-    if isinstance(value, dict):
-        return dict((k, portable(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [portable(v) for v in value]
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    return value
 
 request = json.loads(sys.argv[1])
 assert pymongo.version_tuple[0] == 3, pymongo.version
@@ -99,30 +89,22 @@ else:
 @pytest.fixture
 def oracle(tmpdir):
     """oracle(request dict) -> the 1.0.12 side's JSON answer."""
-    if not ORACLE_PYTHON:
-        skip_or_fail('set TOTO_ORACLE_DB_PYTHON to a Python 2.7 with toto==1.0.12 and '
-                     'pymongo==3.13.0 (%s)' % LABEL)
+    python = oracle_python('TOTO_ORACLE_DB_PYTHON', 'toto==1.0.12 and pymongo==3.13.0 (%s)'
+                           % LABEL)
     shim = tmpdir.mkdir('shim')
     shim.join('sitecustomize.py').write(SITECUSTOMIZE)
     script = tmpdir.join('oracle_mongodb.py')
     script.write(ORACLE_SCRIPT)
-    env = dict((name, value) for name, value in os.environ.items()
-               if not name.startswith('PYTHON'))
-    env['PYTHONPATH'] = str(shim)
+    environment = oracle_environment(PYTHONPATH=str(shim))
     version = subprocess.check_output(
-        [ORACLE_PYTHON, '-c', 'import pymongo; print(pymongo.version)'], env=env,
+        [python, '-c', 'import pymongo; print(pymongo.version)'], env=environment,
         cwd=str(tmpdir)).decode('ascii').strip()
     if not version.startswith('3.'):
         skip_or_fail('the oracle has pymongo %s; %s needs pymongo==3.13.0 in %s'
-                     % (version, LABEL, ORACLE_PYTHON))
+                     % (version, LABEL, python))
 
     def run(request):
-        process = subprocess.Popen([ORACLE_PYTHON, str(script), json.dumps(request)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                   cwd=str(tmpdir))
-        output, errors = process.communicate()
-        assert process.returncode == 0, errors.decode('utf-8', 'replace')
-        return json.loads(output.decode('utf-8'))
+        return run_script(python, [str(script), json.dumps(request)], tmpdir, environment)
 
     return run
 
@@ -134,17 +116,6 @@ def ours(mongodb_server, database_name):
                                    anon_session_renew=1, **CLIENT_TIMEOUTS)
     yield connection
     connection.close()
-
-
-def portable(value):
-    # As the oracle script prints values (JSON), for comparing.
-    if isinstance(value, dict):
-        return dict((key, portable(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [portable(item) for item in value]
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    return value
 
 
 @pytest.mark.timeout(120)

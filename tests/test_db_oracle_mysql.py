@@ -15,19 +15,17 @@ import subprocess
 
 import pytest
 
-import dbservers
+from dboracle import oracle_environment, oracle_python, run_script
 from dbsupport import cheap_password_hashes  # noqa: F401 -- autouse fixture
 
 try:
-    import pymysql
+    import pymysql  # noqa: F401 -- the driver needs it
 except ImportError:  # pragma: no cover -- the library is missing here
     if os.environ.get('CI') == 'true':
         raise
     pytest.skip('PyMySQL is not installed', allow_module_level=True)
 
 from toto.mysqldbconnection import MySQLdbConnection  # noqa: E402
-
-ORACLE_VARIABLE = 'TOTO_ORACLE_DB_PYTHON'
 
 # Runs under 1.0.12's Python 2.7: reads the steps as JSON, prints the results as JSON.
 _ORACLE_SCRIPT = r'''
@@ -61,63 +59,29 @@ print(json.dumps(results))
 
 
 def _oracle_python():
-    path = os.environ.get(ORACLE_VARIABLE)
-    if path and os.path.isfile(path):
-        return path
-    reason = '$%s (Toto 1.0.12 with torndb and mysqlclient) is not set or missing' % (
-        ORACLE_VARIABLE,)
-    if os.environ.get('CI') == 'true':
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope='module')
-def mariadb():
-    _oracle_python()
-    reason = dbservers.missing('mariadb')
-    if reason:
-        if os.environ.get('CI') == 'true':
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with dbservers.MariaDBServer() as server:
-        yield server
+    return oracle_python('TOTO_ORACLE_DB_PYTHON', 'toto 1.0.12, torndb and mysqlclient')
 
 
 class _Both(object):
     """The same database for this package's driver and 1.0.12's."""
 
-    def __init__(self, server, directory):
-        self.server = server
+    def __init__(self, database, directory):
+        self.info = database
         self.directory = str(directory)
-        self.host = '127.0.0.1:%d' % server.port
+        self.host = '127.0.0.1:%d' % database.port
         self._mine = []
-        admin = pymysql.connect(host='127.0.0.1', port=server.port, user=server.user,
-                                password=server.password, autocommit=True)
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute('drop database if exists %s' % server.database)
-                cursor.execute('create database %s' % server.database)
-        finally:
-            admin.close()
 
     def mine(self, **keywords):
-        connection = MySQLdbConnection(self.host, self.server.database, self.server.user,
-                                       self.server.password, **keywords)
+        connection = MySQLdbConnection(self.host, self.info.database, self.info.user,
+                                       self.info.password, **keywords)
         self._mine.append(connection)
         return connection
 
     def oracle(self, *steps, **keywords):
-        request = dict(host=self.host, database=self.server.database, user=self.server.user,
-                       password=self.server.password, steps=steps, **keywords)
-        environment = dict((name, value) for name, value in os.environ.items()
-                           if name != 'PYTHONPATH')
-        process = subprocess.Popen([_oracle_python(), '-c', _ORACLE_SCRIPT,
-                                    json.dumps(request)], cwd=self.directory,
-                                   env=environment, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)
-        output, errors = process.communicate()
-        assert process.returncode == 0, errors.decode('utf-8', 'replace')
-        return json.loads(output.decode('utf-8'))
+        request = dict(host=self.host, database=self.info.database, user=self.info.user,
+                       password=self.info.password, steps=steps, **keywords)
+        return run_script(_oracle_python(), ['-c', _ORACLE_SCRIPT, json.dumps(request)],
+                          self.directory)
 
     def close(self):
         for connection in self._mine:
@@ -125,8 +89,9 @@ class _Both(object):
 
 
 @pytest.fixture
-def both(mariadb, tmp_path):
-    both = _Both(mariadb, tmp_path)
+def both(mariadb_db, tmp_path):
+    _oracle_python()
+    both = _Both(mariadb_db, tmp_path)
     try:
         yield both
     finally:
@@ -191,6 +156,5 @@ def test_uuid_account_ids_both_ways(both):
 def test_the_oracle_is_1_0_12(both):
     output = subprocess.check_output(
         [_oracle_python(), '-c', 'import toto, torndb; print(toto.__file__)'],
-        cwd=both.directory, env=dict((name, value) for name, value in os.environ.items()
-                                     if name != 'PYTHONPATH'))
+        cwd=both.directory, env=oracle_environment())
     assert b'site-packages' in output and b'wt-' not in output

@@ -12,23 +12,20 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import subprocess
 
 import pytest
 
-import dbservers
+from dboracle import oracle_python, run_script
 from dbsupport import cheap_password_hashes  # noqa: F401 -- autouse fixture
 
 try:
-    import psycopg2
+    import psycopg2  # noqa: F401 -- the driver needs it
 except ImportError:  # pragma: no cover -- the library is missing here
     if os.environ.get('CI') == 'true':
         raise
     pytest.skip('psycopg2 is not installed', allow_module_level=True)
 
 from toto.postgresconnection import PostgresConnection  # noqa: E402
-
-ORACLE_VARIABLE = 'TOTO_ORACLE_DB_PYTHON'
 
 # Runs under 1.0.12's Python 2.7: "1.0.12's PostgreSQL code with its constructor bypassed".
 _ORACLE_SCRIPT = r'''
@@ -59,55 +56,21 @@ print(json.dumps(results))
 '''
 
 
-def _oracle_python():
-    path = os.environ.get(ORACLE_VARIABLE)
-    if path and os.path.isfile(path):
-        return path
-    reason = '$%s (Toto 1.0.12 with psycopg2) is not set or missing' % (ORACLE_VARIABLE,)
-    if os.environ.get('CI') == 'true':
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope='module')
-def postgres():
-    _oracle_python()
-    reason = dbservers.missing('postgres')
-    if reason:
-        if os.environ.get('CI') == 'true':
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with dbservers.PostgresServer() as server:
-        yield server
-
-
 @pytest.fixture
-def both(postgres, tmp_path):
-    admin = psycopg2.connect(host='127.0.0.1', port=postgres.port, user=postgres.user,
-                             database=postgres.database)
-    admin.autocommit = True
-    cursor = admin.cursor()
-    cursor.execute('drop schema public cascade; create schema public')
-    admin.close()
+def both(postgres_db, tmp_path):
+    python = oracle_python('TOTO_ORACLE_DB_PYTHON', 'toto 1.0.12 and psycopg2')
     mine = []
 
     def make():
-        connection = PostgresConnection('127.0.0.1', postgres.port, postgres.database,
-                                        postgres.user, None)
+        connection = PostgresConnection('127.0.0.1', postgres_db.port, postgres_db.database,
+                                        postgres_db.user, None)
         mine.append(connection)
         return connection
 
     def oracle(*steps):
-        request = dict(port=postgres.port, database=postgres.database, user=postgres.user,
-                       steps=steps)
-        environment = dict((name, value) for name, value in os.environ.items()
-                           if name != 'PYTHONPATH')
-        process = subprocess.Popen([_oracle_python(), '-c', _ORACLE_SCRIPT,
-                                    json.dumps(request)], cwd=str(tmp_path), env=environment,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        output, errors = process.communicate()
-        assert process.returncode == 0, errors.decode('utf-8', 'replace')
-        return json.loads(output.decode('utf-8'))
+        request = dict(port=postgres_db.port, database=postgres_db.database,
+                       user=postgres_db.user, steps=steps)
+        return run_script(python, ['-c', _ORACLE_SCRIPT, json.dumps(request)], tmp_path)
 
     try:
         yield make, oracle

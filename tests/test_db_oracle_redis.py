@@ -12,39 +12,22 @@ other side's sessions, through the cache and (here) through RedisConnection too.
 
 from __future__ import absolute_import, division, print_function
 
-import binascii
 import datetime
-import json
-import os
-import subprocess
-import threading
 import time
 
 import pytest
 import six
 
 from dbfixtures import require_library
+from dboracle import PORTABLE, oracle_python, portable, run_script
 from dbsupport import cheap_password_hashes  # noqa: F401 -- autouse fixture
 from toto.jsondbconnection import JSONConnection
 
-ORACLE_DB_PYTHON = os.environ.get('TOTO_ORACLE_DB_PYTHON')
-
-ORACLE_SCRIPT = r'''
-import datetime, json, sys
+ORACLE_SCRIPT = PORTABLE + r'''
+import json, sys
 import redis
 from toto.jsondbconnection import JSONConnection
 from toto.redisconnection import RedisSessionCache
-
-def portable(value):
-    if isinstance(value, dict):
-        return dict((k, portable(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [portable(v) for v in value]
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    if isinstance(value, str) and any(ord(c) > 127 for c in value):
-        return {'bytes': value.encode('hex')}
-    return value
 
 port, mode = int(sys.argv[1]), sys.argv[2]
 client = redis.StrictRedis('127.0.0.1', port)
@@ -87,12 +70,7 @@ OUR_STATE = {'count': 3, 'latin': u'caf\xe9', 'emoji': u'\U0001f600', 'raw': b'\
 
 @pytest.fixture
 def oracle():
-    if not ORACLE_DB_PYTHON:
-        if os.environ.get('CI'):
-            pytest.fail('set TOTO_ORACLE_DB_PYTHON to a Python 2.7 with toto==1.0.12 and '
-                        'redis==3.5.3 (.ci/run makes one)')
-        pytest.skip('TOTO_ORACLE_DB_PYTHON is not set (Python 2.7, toto 1.0.12, redis 3.5.3)')
-    return ORACLE_DB_PYTHON
+    return oracle_python('TOTO_ORACLE_DB_PYTHON', 'toto==1.0.12 and redis==3.5.3')
 
 
 @pytest.fixture
@@ -104,32 +82,7 @@ def client(redis_db):
 
 
 def run_oracle(oracle, port, *args):
-    environment = dict(os.environ)
-    environment.pop('PYTHONPATH', None)  # the original toto, not this one
-    process = subprocess.Popen([oracle, '-c', ORACLE_SCRIPT, str(port)] + list(args), cwd='/',
-                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    timer = threading.Timer(30, process.kill)
-    timer.start()
-    try:
-        output, errors = process.communicate()
-    finally:
-        timer.cancel()
-    assert process.returncode == 0, errors.decode('utf-8', 'replace')
-    return json.loads(output.decode('utf-8'))
-
-
-def portable(value):
-    if isinstance(value, dict):
-        return dict((key, portable(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [portable(item) for item in value]
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        if any(byte > 127 for byte in bytearray(value)):
-            return {'bytes': binascii.hexlify(value).decode('ascii')}
-        return value.decode('ascii')
-    return value
+    return run_script(oracle, ['-c', ORACLE_SCRIPT, str(port)] + list(args))
 
 
 def _ours(client):

@@ -1,6 +1,6 @@
 """The postgres driver and its connection pool against a real PostgreSQL server.
 
-One server for the module (tests/dbservers.py); each test starts on an empty schema.
+The run's server (tests/dbfixtures.py); each test starts on a new, empty database.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -12,7 +12,6 @@ import time
 import pytest
 import six
 
-import dbservers
 from dbsql_contract import *  # noqa: F401,F403 -- the shared SQL driver tests
 from dbsql_contract import ClosedPort
 
@@ -39,41 +38,31 @@ _TABLES_1_0_12 = [
 ]
 
 
-@pytest.fixture(scope='module')
-def postgres():
-    reason = dbservers.missing('postgres')
-    if reason:
-        if os.environ.get('CI') == 'true':
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with dbservers.PostgresServer() as server:
-        yield server
-
-
 class PostgresBackend(object):
     name = 'postgres'
     module = postgresconnection
     library = 'psycopg2'
     connection_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
-    def __init__(self, server):
-        self.server = server
+    def __init__(self, database):
+        self.server = database.server
+        self.database = database.database
+        self.user = database.user
+        self.password = database.password
         self._closed = ClosedPort()
         self.closed_port = self._closed.port
         self._connections = []
         self._admin = None
-        self.admin('drop schema public cascade')
-        self.admin('create schema public')
 
     def _connect_admin(self):
         connection = psycopg2.connect(host='127.0.0.1', port=self.server.port,
-                                      user=self.server.user, database=self.server.database)
+                                      user=self.user, database=self.database)
         connection.autocommit = True
         return connection
 
     def make(self, **keywords):
-        connection = PostgresConnection('127.0.0.1', self.server.port, self.server.database,
-                                        self.server.user, None, **keywords)
+        connection = PostgresConnection('127.0.0.1', self.server.port, self.database,
+                                        self.user, None, **keywords)
         self._connections.append(connection)
         return connection
 
@@ -115,7 +104,7 @@ class PostgresBackend(object):
 
     def options(self):
         return dict(db_host='127.0.0.1', db_port=self.server.port,
-                    postgres_database=self.server.database, postgres_user=self.server.user,
+                    postgres_database=self.database, postgres_user=self.user,
                     postgres_password=None)
 
     def close(self):
@@ -127,10 +116,8 @@ class PostgresBackend(object):
 
 
 @pytest.fixture
-def backend(postgres):
-    if postgres.process is None:  # a failed restart test
-        postgres.start()
-    backend = PostgresBackend(postgres)
+def backend(postgres_db):
+    backend = PostgresBackend(postgres_db)
     try:
         yield backend
     finally:

@@ -12,7 +12,7 @@ import warnings
 import pytest
 
 from mongosupport import CLIENT_TIMEOUTS, require_pymongo
-from mongosupport import database_name_fixture, mongodb_server_fixture  # noqa: F401
+from mongosupport import database_name_fixture  # noqa: F401
 
 pymongo = require_pymongo()
 
