@@ -21,8 +21,9 @@ import six
 
 import websupport
 from dbsupport import cheap_password_hashes  # noqa: F401 - autouse
-from toto.exceptions import (ERROR_INVALID_HMAC, ERROR_MISSING_PARAMS, ERROR_NOT_AUTHORIZED,
-                             ERROR_USER_ID_EXISTS, ERROR_USER_NOT_FOUND, TotoException)
+from toto.exceptions import (ERROR_INVALID_HMAC, ERROR_INVALID_USER_ID, ERROR_MISSING_PARAMS,
+                             ERROR_NOT_AUTHORIZED, ERROR_USER_ID_EXISTS, ERROR_USER_NOT_FOUND,
+                             TotoException)
 from toto.jsondbconnection import JSONConnection
 from toto.session import TotoSession
 from websupport import ROOT
@@ -370,3 +371,15 @@ def test_sessions_kept_in_client_ids_through_the_handler(web_db):
         forged = dict(session, session_id=session['session_id'][:-8] + 'AAAAAAA=')
         refused = signed_post(server, 'account.logout', {}, forged)
         assert refused.json['error'] == {'code': -1, 'value': 'Invalid session HMAC'}
+
+
+def test_a_user_id_that_is_not_text_names_no_account_over_http(web_db):
+    web_db.create_account('alice', 'secret')
+    with serve(web_db) as server:
+        for user_id in ({'$ne': ''}, ['alice'], 7):
+            login = server.call('account.login', {'user_id': user_id, 'password': 'secret'})
+            assert login.json['error'] == {'code': ERROR_USER_NOT_FOUND,
+                                           'value': 'Invalid user ID or password'}
+            create = server.call('account.create', {'user_id': user_id, 'password': 'x'})
+            assert create.json['error'] == {'code': ERROR_INVALID_USER_ID,
+                                            'value': 'Invalid user ID.'}

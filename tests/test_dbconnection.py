@@ -92,8 +92,8 @@ def test_create_account_then_sign_in_with_any_case(connection):
     assert re.match(r'^[A-Za-z0-9_-]{22}$', session.session_id)
 
 
-@pytest.mark.parametrize('user_id', ['', None])
-def test_create_account_without_user_id_is_invalid_user_id(connection, user_id):
+@pytest.mark.parametrize('user_id', ['', None, {'$ne': ''}, ['alice'], 7])
+def test_create_account_without_a_text_user_id_is_invalid_user_id(connection, user_id):
     error = toto_error(connection.create_account, user_id, 'secret')
     assert (error.code, error.value) == (ERROR_INVALID_USER_ID, 'Invalid user ID.')
 
@@ -107,7 +107,8 @@ def test_create_account_twice_is_user_id_exists_whatever_the_case(connection):
 
 
 @pytest.mark.parametrize('user_id, password', [
-    ('alice', 'wrong'), ('bob', 'secret'), ('alice', None), ('alice', '')])
+    ('alice', 'wrong'), ('bob', 'secret'), ('alice', None), ('alice', ''),
+    ({'$ne': ''}, 'secret'), (['alice'], 'secret'), (7, 'secret')])
 def test_bad_credentials_are_user_not_found(connection, user_id, password):
     connection.create_account('alice', 'secret')
     error = toto_error(connection.create_session, user_id, password)
@@ -138,7 +139,8 @@ def test_change_password(connection):
     assert toto_error(connection.create_session, 'alice', 'old').code == ERROR_USER_NOT_FOUND
 
 
-@pytest.mark.parametrize('user_id, password', [('alice', 'wrong'), ('bob', 'old'), (None, 'x')])
+@pytest.mark.parametrize('user_id, password', [('alice', 'wrong'), ('bob', 'old'), (None, 'x'),
+                                               ({'$ne': ''}, 'old')])
 def test_change_password_with_bad_credentials_is_user_not_found(connection, user_id, password):
     connection.create_account('alice', 'old')
     error = toto_error(connection.change_password, user_id, password, 'new')

@@ -40,6 +40,7 @@ import random
 import string
 import time
 
+import six
 from tornado.options import define, options
 
 import toto.secret as secret
@@ -99,14 +100,14 @@ class DBConnection(object):
         """Create the account ``user_id`` (lowercased) with ``password`` and other fields.
 
         Fields come from the keywords (``additional_values`` is the older spelling). Raises
-        ``TotoException`` with ``ERROR_INVALID_USER_ID`` for an empty id and
-        ``ERROR_USER_ID_EXISTS`` when the id is taken.
+        ``TotoException`` with ``ERROR_INVALID_USER_ID`` for an empty id (or one that is not
+        text) and ``ERROR_USER_ID_EXISTS`` when the id is taken.
         """
-        if not user_id:
+        if not user_id or not isinstance(user_id, six.string_types):
             raise TotoException(ERROR_INVALID_USER_ID, 'Invalid user ID.')
-        user_id = user_id.lower()
-        if self._get_account(user_id):
+        if self._find_account(user_id):
             raise TotoException(ERROR_USER_ID_EXISTS, 'User ID already in use.')
+        user_id = self._new_user_id(user_id)
         values.update(additional_values)
         values['user_id'] = user_id
         values['password'] = secret.password_hash(password)
@@ -117,11 +118,11 @@ class DBConnection(object):
 
         Raises ``TotoException(ERROR_USER_NOT_FOUND)`` for an unknown id or a wrong password.
         """
-        user_id = (user_id or '').lower()
-        account = self._get_account(user_id) if user_id else None
+        account = self._find_account(user_id)
         if not account or not self._password_matches(password, account):
             raise TotoException(ERROR_USER_NOT_FOUND, 'Invalid user ID or password')
-        self._update_password(user_id, account, secret.password_hash(new_password))
+        self._update_password(self._account_user_id(user_id, account), account,
+                              secret.password_hash(new_password))
 
     def generate_password(self, user_id):
         """Give ``user_id`` a new random password (10 letters and digits) and return it.
@@ -129,13 +130,13 @@ class DBConnection(object):
         For "forgot my password". Raises ``TotoException(ERROR_USER_NOT_FOUND)`` for an
         unknown id.
         """
-        user_id = (user_id or '').lower()
-        account = self._get_account(user_id) if user_id else None
+        account = self._find_account(user_id)
         if not account:
             raise TotoException(ERROR_USER_NOT_FOUND, 'Invalid user ID')
         new_password = ''.join(_system_random.choice(_PASSWORD_CHARACTERS)
                                for _ in range(_PASSWORD_LENGTH))
-        self._update_password(user_id, account, secret.password_hash(new_password))
+        self._update_password(self._account_user_id(user_id, account), account,
+                              secret.password_hash(new_password))
         return new_password
 
     # -- sessions ----------------------------------------------------------------------
@@ -147,11 +148,11 @@ class DBConnection(object):
         another service). ``key`` becomes the session's HMAC key. Raises
         ``TotoException(ERROR_USER_NOT_FOUND)`` for an unknown id or a wrong password.
         """
-        user_id = (user_id or '').lower()
-        account = user_id and self._get_account(user_id)
+        account = self._find_account(user_id) if user_id else None
         if user_id and (not account or (verify_password
                                         and not self._password_matches(password, account))):
             raise TotoException(ERROR_USER_NOT_FOUND, 'Invalid user ID or password')
+        user_id = self._account_user_id(user_id, account) if account else ''
         session_id = TotoSession.generate_id()
         # and/or as in 1.0.12: a session_ttl of 0 falls back to anon_session_ttl.
         expires = time.time() + (user_id and self.session_ttl or self.anon_session_ttl)
@@ -246,6 +247,23 @@ class DBConnection(object):
     def _get_account(self, user_id):
         """The account of ``user_id`` as a dict with at least ``password`` (the hash), or None."""
         raise NotImplementedError()
+
+    def _find_account(self, user_id):
+        """The account a client's ``user_id`` names, or None; accounts are kept lowercased.
+
+        Only text names an account: anything else a request body carries is no account.
+        """
+        if not user_id or not isinstance(user_id, six.string_types):
+            return None
+        return self._get_account(user_id.lower())
+
+    def _new_user_id(self, user_id):
+        """The id a new account for ``user_id`` is stored under."""
+        return user_id.lower()
+
+    def _account_user_id(self, user_id, account):
+        """The stored id of ``account``, which a client named ``user_id``."""
+        return user_id.lower()
 
     def _prepare_session(self, account, session_data):
         """Add what the driver's session needs to ``session_data`` before it is stored."""

@@ -48,18 +48,14 @@ from __future__ import absolute_import, division, print_function
 
 import functools
 import logging
-import random
-import string
 import time
 
 import six
 from tornado.options import options
 
-import toto.secret as secret
 from toto._dboffload import import_driver, translated
 from toto.dbconnection import DatabaseUnavailable, DBConnection, _session_settings
-from toto.exceptions import (ERROR_INVALID_SESSION_ID, ERROR_INVALID_USER_ID, ERROR_SERVER,
-                             ERROR_USER_ID_EXISTS, ERROR_USER_NOT_FOUND, TotoException)
+from toto.exceptions import ERROR_INVALID_SESSION_ID, ERROR_SERVER, TotoException
 from toto.session import TotoAccount, TotoSession
 
 __all__ = ['MongoDBConnection', 'MongoDBSession', 'check_from_options',
@@ -70,10 +66,6 @@ logger = logging.getLogger('toto.mongodbconnection')
 DEFAULT_PORT = 27017
 # The start check's own limit: it runs in the parent before the processes start.
 _CHECK_TIMEOUT = 5.0
-
-_PASSWORD_CHARACTERS = string.ascii_letters + string.digits
-_PASSWORD_LENGTH = 10
-_system_random = random.SystemRandom()
 
 _SESSION_INDEXES = (('session_id', True), ('user_id', False), ('expires', False))
 _ACCOUNT_INDEXES = (('user_id', False),)
@@ -261,46 +253,12 @@ class MongoDBConnection(DBConnection):
                 account = self.db.accounts.find_one({'user_id': lowered})
         return account
 
-    def create_account(self, user_id, password, additional_values={}, **values):
-        """Create the account ``user_id`` (stored lowercased) with ``password`` and fields.
+    def _new_user_id(self, user_id):
+        return user_id.lower() if self.lowercase_user_ids else user_id
 
-        Raises ``TotoException`` ``ERROR_INVALID_USER_ID`` for an empty id and
-        ``ERROR_USER_ID_EXISTS`` when the id (as given or lowercased) is taken.
-        """
-        if not user_id or not isinstance(user_id, six.string_types):
-            raise TotoException(ERROR_INVALID_USER_ID, 'Invalid user ID.')
-        if self._find_account(user_id):
-            raise TotoException(ERROR_USER_ID_EXISTS, 'User ID already in use.')
-        if self.lowercase_user_ids:
-            user_id = user_id.lower()
-        values.update(additional_values)
-        values['user_id'] = user_id
-        values['password'] = secret.password_hash(password)
-        self._store_account(user_id, values)
-
-    def change_password(self, user_id, password, new_password):
-        """Replace the password after checking the current one; ends the user's sessions.
-
-        Raises ``TotoException(ERROR_USER_NOT_FOUND)`` for an unknown id or a wrong password.
-        """
-        account = self._find_account(user_id)
-        if not account or not self._password_matches(password, account):
-            raise TotoException(ERROR_USER_NOT_FOUND, 'Invalid user ID or password')
-        self._update_password(account['user_id'], account, secret.password_hash(new_password))
-
-    def generate_password(self, user_id):
-        """Give ``user_id`` a new random password (10 letters and digits) and return it.
-
-        Ends the user's sessions. Raises ``TotoException(ERROR_USER_NOT_FOUND)`` for an
-        unknown id.
-        """
-        account = self._find_account(user_id)
-        if not account:
-            raise TotoException(ERROR_USER_NOT_FOUND, 'Invalid user ID')
-        new_password = ''.join(_system_random.choice(_PASSWORD_CHARACTERS)
-                               for _ in range(_PASSWORD_LENGTH))
-        self._update_password(account['user_id'], account, secret.password_hash(new_password))
-        return new_password
+    def _account_user_id(self, user_id, account):
+        # Accounts 1.0.12 kept as typed are found and stored under their own spelling.
+        return account['user_id']
 
     @staticmethod
     def _password_matches(password, account):
@@ -310,27 +268,6 @@ class MongoDBConnection(DBConnection):
         return DBConnection._password_matches(password, account)
 
     # -- sessions ----------------------------------------------------------------------
-
-    def create_session(self, user_id=None, password=None, verify_password=True, key=None):
-        """Start a session for ``user_id`` or, without one, an anonymous session.
-
-        ``key`` (the client's HMAC key) is stored with the session. Raises
-        ``TotoException(ERROR_USER_NOT_FOUND)`` for an unknown id or a wrong password.
-        """
-        account = self._find_account(user_id) if user_id else None
-        if user_id and (not account or (verify_password
-                                        and not self._password_matches(password, account))):
-            raise TotoException(ERROR_USER_NOT_FOUND, 'Invalid user ID or password')
-        stored_id = account['user_id'] if account else ''
-        session_id = MongoDBSession.generate_id()
-        expires = time.time() + (stored_id and self.session_ttl or self.anon_session_ttl)
-        session_data = {'user_id': stored_id, 'expires': expires, 'session_id': session_id}
-        if key:
-            session_data['key'] = key
-        self._prepare_session(account, session_data)
-        if not self._cache_session_data(session_data):
-            self._store_session(session_id, session_data)
-        return self._instantiate_session(session_data, self._session_cache)
 
     @_outage_as_toto_error
     def clear_sessions(self, user_id):
