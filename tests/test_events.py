@@ -189,6 +189,30 @@ def test_main_loop_handler_runs_on_the_io_loop_given_to_the_manager(listener, se
         loop_thread.stop()
 
 
+def test_a_main_loop_handler_gets_its_own_events_arguments_when_later_ones_came_first(
+        listener, sender):
+    # 1.0.12's callback read the listener's loop variable when the main loop ran it, so an
+    # event decoded meanwhile replaced the arguments (tests/test_oracle_events.py).
+    loop_thread = LoopThread(name='main-loop')
+    loop_busy = threading.Event()
+    try:
+        receiver = listener(io_loop=loop_thread.io_loop)
+        on_loop, on_thread = Recorder(), Recorder()
+        receiver.register_handler('loop_event', on_loop, run_on_main_loop=True)
+        receiver.register_handler('thread_event', on_thread)
+        loop_thread.io_loop.add_callback(loop_busy.wait, DEFAULT_WAIT)
+        events_sender = sender(receiver)
+        events_sender.send('loop_event', {'n': 1})
+        events_sender.send('thread_event', {'n': 2})
+        assert on_thread.wait() == {'n': 2}  # decoded after loop_event, loop still busy
+        assert on_loop.count == 0
+        loop_busy.set()
+        assert on_loop.wait() == {'n': 1}
+    finally:
+        loop_busy.set()
+        loop_thread.stop()
+
+
 def test_start_listening_takes_the_io_loop_of_its_thread(managers, sender):
     loop_thread = LoopThread(name='main-loop')
     try:
