@@ -246,7 +246,6 @@ BATCH_CASES = [
     ('batch.entry_without_parameters', Call(json={'batch': {'k': {'method': 'echo'}}})),
     ('batch.handler_is_a_proxy', Call(json={'batch': {'p': method('handler_info')}})),
     ('batch.requires', Call(json={'batch': {'k': method('requires_ab', a=1)}})),
-    ('batch.empty', Call(json={'batch': {}}, timeout=3.0)),
 ]
 
 OPTIONS_CASES = [
@@ -304,8 +303,9 @@ def test_errors_are_200_with_code_and_value(web_pair):
 
 
 def test_empty_batch_never_answers_in_1_0_12(web_pair):
-    comparison = web_pair.compare('batch.empty', Call(json={'batch': {}}, timeout=3.0))
-    assert comparison.original == {'status': '<no answer within 3 s>'}
+    # 1.0.12 answers any other call here within milliseconds; its empty batch never.
+    comparison = web_pair.compare('batch.empty', Call(json={'batch': {}}, timeout=1.0))
+    assert comparison.original == {'status': '<no answer within 1 s>'}
 
 
 def test_hooks_see_every_method_and_the_batch(web_pair):
