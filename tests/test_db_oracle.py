@@ -19,6 +19,7 @@ import pytest
 import six
 
 from dboracle import PORTABLE, oracle_python, portable, run_script
+from dbsupport import cheap_password_hashes  # noqa: F401 -- autouse fixture
 from toto.jsondbconnection import JSONConnection
 
 # What the 1.0.12 side stores. No character in U+0080..U+00FF: 1.0.12 itself cannot write

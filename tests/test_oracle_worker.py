@@ -146,7 +146,9 @@ def test_stored_accounts_and_sessions_carry_over(tmp_path, against, writer):
     """What one package stored in its json database, the other reads: an account to log in
     to, a session with its state (a pickle), a taken user id."""
     with oracle.Pair(str(tmp_path), against) as pair:
-        pair.start('worker_app', conf=app_conf())
+        # A cheap hash: 1.0.12's pure-Python PBKDF2 needs seconds for the default 100,000
+        # iterations (tests/test_secret.py has it verify one); 1.0.12 ignores the option.
+        pair.start('worker_app', conf=app_conf(password_hash_iterations=1000))
         source = pair.original if writer == '1.0.12' else pair.other
         source.call('accounts.create', {'user_id': 'carol', 'password': 'pw', 'team': 'blue'})
         session = source.call('accounts.login', {'user_id': 'carol', 'password': 'pw'})

@@ -279,6 +279,7 @@ def test_bad_worker_max_in_flight_option_is_a_clear_error(worker_options, router
         ZMQWorkerConnection(router.address)
 
 
+@pytest.mark.stress  # 40,000 calls: once per libzmq line (tox.ini)
 def test_connections_dropping_while_calls_are_written_give_back_all_their_room(
         make_zmq_conn):
     # Calls stream out (no bound yet) to a peer that never answers and drops its
