@@ -57,6 +57,8 @@ setup(
         'test': [
             'pytest',
             'pytest-timeout',
+            # tox.ini runs the tests in several processes (pytest -n)
+            'pytest-xdist',
             'msgpack>=1.0',
             # tests/test_clientsessioncache.py (the clientcache extra)
             'pycryptodome>=3.9',
