@@ -5,6 +5,7 @@ options, pidfiles and notes in the test's directory, and calls it with ``http.cl
 """
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -225,6 +226,35 @@ def test_a_client_that_sends_nothing_is_disconnected_after_idle_connection_timeo
         assert time.time() - started < 4
     finally:
         sock.close()
+
+
+def _session_cookie_flags(port, headers):
+    connection = http_client.HTTPConnection('127.0.0.1', port, timeout=10)
+    try:
+        body = json.dumps({'method': 'new_session', 'parameters': {}})
+        sent = {'Content-Type': 'application/json', 'Connection': 'close'}
+        sent.update(headers)
+        connection.request('POST', '/', body, sent)
+        response = connection.getresponse()
+        data = response.read()
+        cookie = response.getheader('Set-Cookie')
+    finally:
+        connection.close()
+    assert cookie and cookie.startswith('toto-session-id='), (response.status, data)
+    return [part.strip().lower() for part in cookie.split(';')[1:]]
+
+
+@pytest.mark.parametrize('header', ['X-Forwarded-Proto', 'X-Scheme'])
+def test_behind_a_tls_proxy_xheaders_makes_the_session_cookie_secure(servers, header):
+    cookies = ['--database=json', '--db_host=' + servers.path('db.json'), '--db_port=1',
+               '--use_cookies', '--secure_cookies=false']
+    proxied = servers.start(cookies + ['--xheaders'])
+    direct = servers.start(cookies)
+
+    assert 'secure' in _session_cookie_flags(proxied.port, {header: 'https'})
+    assert 'secure' not in _session_cookie_flags(proxied.port, {header: 'http'})
+    # Without the option a client's header is not believed (1.0.12's behaviour).
+    assert 'secure' not in _session_cookie_flags(direct.port, {header: 'https'})
 
 
 def test_an_unknown_event_mode_stops_the_start_with_the_reason(servers):

@@ -110,6 +110,11 @@ safe_define('body_timeout', default=120.0, type=float, group=_SERVER_GROUP,
             metavar='SECONDS',
             help='Close a connection whose request body takes longer than this to '
                  'arrive; 0: no limit (1.0.12)')
+safe_define('xheaders', default=False, type=bool, group=_SERVER_GROUP,
+            help='Behind a proxy: take the client\'s address and scheme from the '
+                 'X-Real-Ip/X-Forwarded-For and X-Scheme/X-Forwarded-Proto headers, so '
+                 'that session cookies are Secure when the client used https; only '
+                 'when every request comes through the proxy (1.0.12: off)')
 safe_define('socket_max_message_size', default=1024 * 1024, type=int, group=_SERVER_GROUP,
             metavar='BYTES',
             help='Largest websocket message accepted; a larger one closes the socket '

@@ -115,13 +115,15 @@ def application_settings():
 
 
 def server_limits():
-    """HTTPServer keyword arguments from the size and timeout options.
+    """HTTPServer keyword arguments from the size, timeout and proxy options.
 
     Tornado's idle timeout also bounds the wait for a request's line and
     headers.  0 (or less) keeps Tornado's own: 100 MB bodies, an hour idle,
-    no body timeout.
+    no body timeout.  ``--xheaders`` trusts a proxy's client headers.
     """
     limits = {}
+    if options.xheaders:
+        limits['xheaders'] = True
     if options.max_body_size and options.max_body_size > 0:
         limits['max_body_size'] = options.max_body_size
     if options.idle_connection_timeout and options.idle_connection_timeout > 0:
