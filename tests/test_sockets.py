@@ -5,10 +5,16 @@ One server process per module serves both; the tests talk to it with Tornado's
 message format is documented in ``toto.sockets`` and ``toto.clientsideworker``.
 """
 
+import base64
 import json
+import os
 import signal
+import socket
+import threading
+import time
 
 import pytest
+import tornado
 from server_apps.serverproc import ServerGroup, call, free_port_pair
 from support import wait_until
 from tornado import gen
@@ -89,15 +95,15 @@ def open_socket(io_loop, server):
     sockets = []
 
     def open_(path='/websocket', headers=None, greeted=True):
-        socket = Socket(io_loop, server.port, path, headers)
-        sockets.append(socket)
+        opened = Socket(io_loop, server.port, path, headers)
+        sockets.append(opened)
         if greeted:  # socket_opened_method says hello first
-            assert socket.receive()['opened'] is True
-        return socket
+            assert opened.receive()['opened'] is True
+        return opened
 
     yield open_
-    for socket in sockets:
-        socket.close()
+    for opened in sockets:
+        opened.close()
 
 
 def test_a_call_with_a_message_id_is_answered_with_its_result(open_socket):
@@ -328,3 +334,75 @@ def test_stopping_the_server_closes_websockets_with_going_away(tmp_path, io_loop
         assert socket.connection.close_code == 1001
         assert own.wait_exit() == 0
 
+
+def _silent_websocket(port):
+    """A websocket opened by hand that will never answer a ping (nor read anything)."""
+    raw = socket.create_connection(('127.0.0.1', port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode('ascii')
+    raw.sendall(('GET /websocket HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n'
+                 'Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n'
+                 'Sec-WebSocket-Version: 13\r\n\r\n' % (port, key)).encode('ascii'))
+    response = b''
+    while b'\r\n\r\n' not in response:
+        data = raw.recv(4096)
+        assert data, 'the server closed the handshake: %r' % response
+        response += data
+    assert response.startswith(b'HTTP/1.1 101'), response
+    return raw
+
+
+def _closed_by_server(raw, timeout):
+    """Whether the server starts closing (a close frame, or the connection ends) in time.
+
+    Its pings are read and dropped. The server's frames are not masked, and its
+    pings and close frames are short (under 126 bytes)."""
+    deadline = time.time() + timeout
+    received = b''
+    while time.time() < deadline:
+        raw.settimeout(max(0.01, deadline - time.time()))
+        try:
+            data = raw.recv(4096)
+        except socket.timeout:
+            return False
+        except socket.error:  # reset
+            return True
+        if not data:
+            return True
+        received += data
+        while len(received) >= 2 and len(received) >= 2 + (bytearray(received)[1] & 0x7f):
+            if bytearray(received)[0] & 0x0f == 0x8:
+                return True
+            received = received[2 + (bytearray(received)[1] & 0x7f):]
+    return False
+
+
+def test_a_websocket_peer_that_never_answers_pings_is_closed(tmp_path, io_loop):
+    with ServerGroup(str(tmp_path)) as group:
+        # Tornado 6.5 caps the timeout at the interval; before, a timeout of one interval
+        # would close a peer whose pong came just after the next check.
+        interval = 0.5
+        timeout = interval if tornado.version_info >= (6, 5) else 3 * interval
+        own = group.start(['--use_web_sockets', '--socket_method_module=socket_methods',
+                           '--socket_ping_interval=%s' % interval,
+                           '--socket_ping_timeout=%s' % timeout])
+        answering = Socket(io_loop, own.port)   # Tornado's client answers every ping...
+        silent = _silent_websocket(own.port)
+        started = time.time()
+        closed = []
+        watcher = threading.Thread(target=lambda: closed.append(_closed_by_server(silent, 20)))
+        watcher.start()
+
+        @gen.coroutine
+        def answer_pings_while_watching():   # ...while its IOLoop runs
+            while watcher.is_alive():
+                yield gen.sleep(0.05)
+        try:
+            io_loop.run_sync(answer_pings_while_watching, timeout=30)
+            assert closed == [True], 'the silent peer was never closed'
+            assert time.time() - started >= timeout
+        finally:
+            watcher.join(30)
+            silent.close()
+        # The peer that answers stays open past the same time.
+        assert answering.call('echo', {'a': 1})['result'] == {'a': 1}
+        answering.close()

@@ -119,6 +119,15 @@ safe_define('socket_max_message_size', default=1024 * 1024, type=int, group=_SER
             metavar='BYTES',
             help='Largest websocket message accepted; a larger one closes the socket '
                  'with code 1009 (Tornado\'s default: 10 MiB)')
+safe_define('socket_ping_interval', default=30.0, type=float, group=_SERVER_GROUP,
+            metavar='SECONDS',
+            help='Ping each websocket this often, so proxies keep it open and a '
+                 'peer that went away is noticed; 0: no pings')
+safe_define('socket_ping_timeout', default=0.0, type=float, group=_SERVER_GROUP,
+            metavar='SECONDS',
+            help='Close a websocket whose peer has not answered a ping within this '
+                 'long; 0: Tornado\'s default (from Tornado 6.5, which caps it at the '
+                 'interval: one interval; before: three intervals, at least 30 s)')
 safe_define('socket_allowed_origins', type=str, multiple=True, group=_SERVER_GROUP,
             metavar='ORIGIN,...',
             help='Origins (https://app.example.com) whose pages may open websockets '

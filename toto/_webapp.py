@@ -111,6 +111,10 @@ def application_settings():
     settings['serve_traceback'] = bool(getattr(options, 'serve_tracebacks', False))
     if options.socket_max_message_size and options.socket_max_message_size > 0:
         settings['websocket_max_message_size'] = options.socket_max_message_size
+    if options.socket_ping_interval and options.socket_ping_interval > 0:
+        settings['websocket_ping_interval'] = options.socket_ping_interval
+        if options.socket_ping_timeout and options.socket_ping_timeout > 0:
+            settings['websocket_ping_timeout'] = options.socket_ping_timeout
     return settings
 
 
