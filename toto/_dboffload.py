@@ -125,9 +125,14 @@ def translated(database):
     except Exception as error:
         if not unavailable(error):
             raise
-        _outage_log.log(logging.WARNING, ('unavailable', database),
-                        'database %s unavailable: %s', database, error)
-        raise unavailable_error(database, error)
+        raise _logged_outage(database, error)
+
+
+def _logged_outage(database, error):
+    """Log the outage ``error`` (rate-limited); return its :func:`unavailable_error`."""
+    _outage_log.log(logging.WARNING, ('unavailable', database),
+                    'database %s unavailable: %s', database, error)
+    return unavailable_error(database, error)
 
 
 def database_timeout():
@@ -176,8 +181,6 @@ def run_blocking(database, function, *args, **kwargs):
                             % (database, timeout))
     except Exception as error:
         if unavailable(error):
-            _outage_log.log(logging.WARNING, ('unavailable', database),
-                            'database %s unavailable: %s', database, error)
-            raise unavailable_error(database, error)
+            raise _logged_outage(database, error)
         raise
     raise gen.Return(result)

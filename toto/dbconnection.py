@@ -148,7 +148,7 @@ class DBConnection(object):
         another service). ``key`` becomes the session's HMAC key. Raises
         ``TotoException(ERROR_USER_NOT_FOUND)`` for an unknown id or a wrong password.
         """
-        account = self._find_account(user_id) if user_id else None
+        account = self._find_account(user_id)
         if user_id and (not account or (verify_password
                                         and not self._password_matches(password, account))):
             raise TotoException(ERROR_USER_NOT_FOUND, 'Invalid user ID or password')
