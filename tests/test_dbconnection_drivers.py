@@ -105,7 +105,9 @@ def test_a_server_that_is_not_there_stops_the_start_with_one_line(name, database
     port = dbservers.free_port()  # nothing listens there
     database_options.update({'database': name, 'db_host': '127.0.0.1', 'db_port': port,
                              'mysql_database': 'x', 'mysql_user': 'x', 'mysql_password': 'x',
-                             'postgres_database': 'x', 'postgres_user': 'x'})
+                             'postgres_database': 'x', 'postgres_user': 'x',
+                             # what the check may wait for an answer (MongoDB waits it all)
+                             'database_timeout': 1.0})
     started = time.time()
     with pytest.raises(DatabaseUnavailable) as raised:
         check_configured_database()

@@ -91,6 +91,8 @@ class Trickler(object):
         self.connection = socket.create_connection(('127.0.0.1', port), timeout=10)
         self.interval = interval
         self.closed = threading.Event()   # set when the endpoint ended the connection
+        # set once a byte has gone unanswered for an interval, or the connection has ended
+        self.settled = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._send)
         self._thread.daemon = True
@@ -107,13 +109,20 @@ class Trickler(object):
                     if not self.connection.recv(1):
                         break
                 except socket.timeout:
+                    self.settled.set()
                     continue
         except socket.error:
             pass
         self.closed.set()
+        self.settled.set()
 
     def stop(self):
         self._stop.set()
+        # Wakes the thread from its wait for an answer now, not at the end of its interval.
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except socket.error:
+            pass
         self._thread.join(10)
         self.connection.close()
 
@@ -126,7 +135,8 @@ def test_slow_clients_do_not_hold_the_metrics_endpoint(lab, fault_report):
     crowd = []
     times = []
     try:
-        time.sleep(1.0)  # the slow client has sent its first bytes
+        assert first.settled.wait(5) and not first.closed.is_set(), \
+            'the endpoint closed the slow client at once'
         for _ in range(3):
             text, took = scrape(port)
             times.append(took)
@@ -134,7 +144,8 @@ def test_slow_clients_do_not_hold_the_metrics_endpoint(lab, fault_report):
         # More slow clients than the endpoint serves at once (16): each new one closes
         # the one that has been sending its request the longest, scrapes get through.
         crowd = [Trickler(port, interval=0.5) for _ in range(24)]
-        time.sleep(1.0)
+        for client in crowd:
+            client.settled.wait(5)
         for _ in range(3):
             times.append(scrape(port)[1])
         assert first.closed.wait(5), 'the oldest slow client kept its connection past the cap'
