@@ -181,15 +181,20 @@ def test_compression_and_serialization_match_the_worker(make_http_conn, io_loop,
 # -- transport failures, timeouts, retries ------------------------------------------------
 
 def test_timeout_without_retry_fails_with_toto_exception_timeout(http_worker, make_http_conn,
-                                                                 io_loop):
+                                                                 io_loop, caplog):
     from toto.exceptions import TotoException
+    caplog.set_level(logging.DEBUG, logger='toto.httpworkerconnection')
     conn = make_http_conn(http_worker.address, timeout=TIMEOUT)
     started = time.time()
     error = failure_of(io_loop, conn, 'sleep', {'seconds': 3})
     assert isinstance(error, TotoException)
     assert (error.code, error.value) == (-1, 'Timeout')
     assert time.time() - started < 1.5
-    assert len(http_worker.calls_of('sleep')) == 1
+    # No retry. Whether the worker got the request is not asserted: under load the 0.2 s
+    # can run out before it is written (see the test below).
+    assert not [record for record in caplog.records
+                if record.getMessage().startswith('retrying')]
+    assert len(http_worker.calls_of('sleep')) <= 1
 
 
 def test_per_call_timeout_overrides_the_connection_default(http_worker, make_http_conn,
