@@ -41,6 +41,10 @@ def target(request, lab):
     """``(name, address)`` of a running worker to send bursts at."""
     processes = TARGETS[request.param]
     if processes is None:
+        if os.environ.get('TOTO_TEST_DISPATCH'):
+            # The queue environment runs these again for the service's other dispatch
+            # mode; the test worker has none, and its bursts ran in the default one.
+            pytest.skip('the test worker has no dispatch mode')
         worker = lab.test_worker()
         request.node.test_worker = worker
     else:
