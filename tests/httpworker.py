@@ -12,6 +12,8 @@ Methods (last dotted component of the method name):
 ``slow_once``  waits ``parameters['seconds']`` the first time ``parameters['key']`` is
                seen over all servers sharing ``registry``, answers at once afterwards:
                ``{'attempt': n, 'worker': id}``
+``slow_on``    waits ``parameters['seconds']`` on the server whose id is
+               ``parameters['slow']``, answers at once on the others: ``{'worker': id}``
 ``fail``       500, ``{'error': {'code': 4242, 'value': 'x'}}``
 ``status``     ``parameters['status']`` with body ``dumps(parameters['body'])``
 ``hangup``     closes the connection without answering (a connection reset)
@@ -82,6 +84,10 @@ class _WorkerHandler(web.RequestHandler):
             if attempt == 1:
                 yield worker.pause(parameters['seconds'])
             self._answer(200, {'attempt': attempt, 'worker': worker.worker_id})
+        elif name == 'slow_on':
+            if parameters['slow'] == worker.worker_id:
+                yield worker.pause(parameters['seconds'])
+            self._answer(200, {'worker': worker.worker_id})
         elif name == 'fail':
             self._answer(500, worker.error(4242, 'x'))
         elif name == 'status':
