@@ -52,11 +52,13 @@ def failure_of(io_loop, conn, *args, **kwargs):
     return caught.value
 
 
+@pytest.fixture
 def retries_logged(caplog):
-    """The client's "retrying call on the next worker" debug lines so far."""
-    return [record.getMessage() for record in caplog.records
-            if record.name == 'toto.httpworkerconnection'
-            and record.getMessage().startswith('retrying')]
+    """A function giving the client's "retrying call on the next worker" debug lines so far."""
+    caplog.set_level(logging.DEBUG, logger='toto.httpworkerconnection')
+    return lambda: [record.getMessage() for record in caplog.records
+                    if record.name == 'toto.httpworkerconnection'
+                    and record.getMessage().startswith('retrying')]
 
 
 def closed_address():
@@ -188,9 +190,8 @@ def test_compression_and_serialization_match_the_worker(make_http_conn, io_loop,
 # -- transport failures, timeouts, retries ------------------------------------------------
 
 def test_timeout_without_retry_fails_with_toto_exception_timeout(http_worker, make_http_conn,
-                                                                 io_loop, caplog):
+                                                                 io_loop, retries_logged):
     from toto.exceptions import TotoException
-    caplog.set_level(logging.DEBUG, logger='toto.httpworkerconnection')
     conn = make_http_conn(http_worker.address, timeout=TIMEOUT)
     started = time.time()
     error = failure_of(io_loop, conn, 'sleep', {'seconds': 3})
@@ -199,7 +200,7 @@ def test_timeout_without_retry_fails_with_toto_exception_timeout(http_worker, ma
     assert time.time() - started < 1.5
     # No retry. Whether the worker got the request is not asserted: under load the 0.2 s
     # can run out before it is written (see the test below).
-    assert not retries_logged(caplog)
+    assert not retries_logged()
     assert len(http_worker.calls_of('sleep')) <= 1
 
 
@@ -250,8 +251,7 @@ def test_negative_connection_timeout_never_times_out(http_worker, make_http_conn
 # (CI run 24), and the worker that saw the call first would then be the retry's.
 
 def test_retry_moves_to_the_next_endpoint_until_one_answers(http_workers, make_http_conn,
-                                                            io_loop, caplog):
-    caplog.set_level(logging.DEBUG, logger='toto.httpworkerconnection')
+                                                            io_loop, retries_logged):
     first, second = http_workers[:2]
     conn = make_http_conn([first.address, second.address], timeout=0.3, auto_retry_count=1)
     # Calls start at the endpoints in turn, the first call at the first; each time the
@@ -259,15 +259,14 @@ def test_retry_moves_to_the_next_endpoint_until_one_answers(http_workers, make_h
     for slow, other in ((first, second), (second, first)):
         result = invoke(io_loop, conn, 'slow_on', {'slow': slow.worker_id, 'seconds': 3})
         assert result == {'worker': other.worker_id}
-    assert len(retries_logged(caplog)) == 2
+    assert len(retries_logged()) == 2
     assert len(first.calls_of('slow_on')) <= 2 and len(second.calls_of('slow_on')) <= 2
 
 
 def test_per_call_auto_retry_count_overrides_the_connection_default(http_workers,
                                                                     make_http_conn, io_loop,
-                                                                    caplog):
+                                                                    retries_logged):
     from toto.exceptions import TotoException
-    caplog.set_level(logging.DEBUG, logger='toto.httpworkerconnection')
     first, second = http_workers[:2]
     conn = make_http_conn([first.address, second.address], timeout=0.3)
     result = invoke(io_loop, conn, 'slow_on', {'slow': first.worker_id, 'seconds': 3},
@@ -275,13 +274,12 @@ def test_per_call_auto_retry_count_overrides_the_connection_default(http_workers
     assert result == {'worker': second.worker_id}
     error = failure_of(io_loop, conn, 'sleep', {'seconds': 3})
     assert isinstance(error, TotoException) and error.value == 'Timeout'
-    assert len(retries_logged(caplog)) == 1  # the first call's, none for the second
+    assert len(retries_logged()) == 1  # the first call's, none for the second
 
 
 def test_retries_exhausted_fail_with_toto_exception_timeout(http_workers, make_http_conn,
-                                                            io_loop, caplog):
+                                                            io_loop, retries_logged):
     from toto.exceptions import TotoException
-    caplog.set_level(logging.DEBUG, logger='toto.httpworkerconnection')
     conn = make_http_conn([worker.address for worker in http_workers[:2]], timeout=TIMEOUT,
                           auto_retry_count=1)
     error = failure_of(io_loop, conn, 'sleep', {'seconds': 3})
@@ -290,7 +288,7 @@ def test_retries_exhausted_fail_with_toto_exception_timeout(http_workers, make_h
     # One retry, then the failure. Which workers saw the call is not part of it: on a
     # loaded machine an attempt's 0.2 s can run out before its request is written (CI
     # run 24, py27: no worker had either), but none may have it more than once.
-    retries = retries_logged(caplog)
+    retries = retries_logged()
     assert len(retries) == 1 and '(attempt 1 of 1)' in retries[0], retries
     assert all(len(worker.calls_of('sleep')) <= 1 for worker in http_workers)
     assert not http_workers[2].calls_of('sleep')
