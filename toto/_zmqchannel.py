@@ -40,9 +40,12 @@ TIMEOUT_RESULT = {'error': 'timeout'}
 #: Result given to calls still waiting when the connection closes.
 CLOSED_RESULT = {'error': 'closed'}
 
-# How many answers one pass of the socket handler reads before it lets the
-# IOLoop run other work; the rest are read on the next pass.
+# How many answers one pass of the socket handler hands to their callers
+# before it lets the IOLoop run other work; the rest go on the next pass.
 _RECV_BATCH = 256
+# ... and for how long at most (slow callbacks): the socket is read again
+# after each pass, so a draining service's notice never waits long unread.
+_HANDOVER_SECONDS = 0.05
 # How many links to removed addresses one channel keeps reading answers
 # from.  Each link is three ZeroMQ sockets, and libzmq refuses a socket past
 # 1,023 in a process: however fast addresses come and go, the links kept
@@ -243,10 +246,17 @@ class _Link(object):
     the calls already sent are answered, and once none is left on the wire
     the service is told so (it closes the connection only then: libzmq drops
     answers received but not yet read when a connection closes).
+
+    Answers are taken off the socket as soon as the loop gets to it, into
+    ``inbox``, and handed to their callers from there a batch at a time: a
+    client whose callbacks are slower than its answers arrive is behind in
+    its own memory, not in libzmq's, where a closing connection would drop
+    them (and where a draining service's notice would wait behind them).
     """
 
     __slots__ = ('address', 'socket', 'descriptor', 'retired_at', 'check_scheduled', 'window',
-                 'monitor', 'monitor_descriptor', 'epoch', 'on_wire', 'draining', 'curve')
+                 'monitor', 'monitor_descriptor', 'epoch', 'on_wire', 'draining', 'curve',
+                 'inbox')
 
     def __init__(self, context, loop, address, handler, on_disconnect, window, curve=None):
         socket, monitor = _open_link_sockets(context, address, curve)
@@ -272,6 +282,8 @@ class _Link(object):
         # Calls sent in this epoch that still hold room in the window.
         self.on_wire = 0
         self.draining = False
+        # Messages read from the socket, not yet handled (oldest first).
+        self.inbox = collections.deque()
         loop.add_handler(self.descriptor, lambda fd, events: handler(self), IOLoop.READ)
         loop.add_handler(self.monitor_descriptor, lambda fd, events: on_disconnect(self),
                          IOLoop.READ)
@@ -566,14 +578,42 @@ class _Channel(object):
 
     def _handle_events(self, link):
         link.check_scheduled = False
-        if self.closed or link.socket.closed:
+        if self.closed:
             return
+        more = False if link.socket.closed else self._read_socket(link)
+        inbox = link.inbox
+        if inbox:
+            until = time.time() + _HANDOVER_SECONDS
+            for _ in range(min(len(inbox), _RECV_BATCH)):
+                self._on_reply(inbox.popleft(), link)
+                if self.closed:  # a callback closed the connection
+                    return
+                if time.time() > until:
+                    break
+        if (inbox or more) and not link.check_scheduled:
+            # More than one batch: hand on the rest after other callbacks.
+            link.check_scheduled = True
+            self.loop.add_callback(self._handle_events, link)
+        if self.outbox:
+            # Answers gave room back, or this link connected: send what waits.
+            self._flush_outbox()
+
+    def _read_socket(self, link):
+        """Move what the socket holds into ``link.inbox``; True if it holds more.
+
+        Reading stops one batch past the answers still due on the link, so
+        a worker that floods it costs a batch of memory, not more.  A
+        draining notice is handled at once, ahead of the answers before it:
+        no call goes to that service from now on.
+        """
         socket = link.socket
         getsockopt, recv = socket.getsockopt, socket.recv
-        for _ in range(_RECV_BATCH):
+        inbox = link.inbox
+        room = link.on_wire + _RECV_BATCH - len(inbox)
+        while room > 0:
             # Asking first is cheaper than a zmq.Again for "nothing there".
             if not getsockopt(_EVENTS) & _POLLIN:
-                break
+                return False
             frames = [recv(_NOBLOCK)]
             try:
                 while getsockopt(_RCVMORE):
@@ -585,16 +625,12 @@ class _Channel(object):
                 logger.debug('an answer from %s was cut short (%d frames)', link.address,
                              len(frames))
                 continue
-            self._on_reply(frames, link)
-            if self.closed:  # a callback closed the connection
-                return
-        else:
-            # More answers than one batch: read on after other callbacks.
-            link.check_scheduled = True
-            self.loop.add_callback(self._handle_events, link)
-        if self.outbox:
-            # Answers gave room back, or this link connected: send what waits.
-            self._flush_outbox()
+            room -= 1
+            if len(frames) == 3 and frames[1] == DRAINING_ID and not frames[0]:
+                self._on_draining(link)
+            else:
+                inbox.append(frames)
+        return True
 
     def _on_reply(self, frames, link):
         if frames and not frames[0]:

@@ -175,3 +175,43 @@ def test_a_client_that_ignores_the_drain_notice_has_its_calls_answered_before_th
     assert len(answers) == 200 and notices >= 1, (len(answers), notices)
     assert service.wait_ended(STOP_WAIT, 'after SIGTERM') == 0
     assert 'drained: every call answered' in service.output(), service.describe()
+
+
+@pytest.mark.timeout(STOP_WAIT + 60)
+def test_a_client_slower_than_its_answers_loses_none_when_the_service_stops(lab, fault_report):
+    # 500 calls (a full window) whose callbacks take 5 ms each: their answers all arrive
+    # within a moment, and the client hands them over for 2.5 s. The service is stopped once
+    # the first has been handed over. Answers left in libzmq's queue when the stopped
+    # service closes the connection would be dropped (ZMQ_IMMEDIATE), so the client takes
+    # them off the socket at once and reads the draining notice behind them in time
+    # (CI stop 26: a client falling behind under load lost calls in the rolling restart).
+    service = lab.zmq_service(processes=1)
+    connection = lab.connect(service.address, timeout=CALL_TIMEOUT * 3)
+    tally = Tally()
+    first_handed_over = threading.Event()
+
+    def slow_callback(number):
+        count = tally.callback(number)
+
+        def callback(result):
+            first_handed_over.set()
+            time.sleep(0.005)  # a caller's slow callback, on the connection's I/O thread
+            count(result)
+        return callback
+
+    calls = connection.max_in_flight
+    for number in range(calls):
+        connection.invoke('echo', {'n': number}, callback=slow_callback(number))
+    assert first_handed_over.wait(10), tally.counts()
+    stop_started = time.time()
+    assert stop_gracefully(service) == 0
+    stop_seconds = time.time() - stop_started
+    finished = tally.wait_all(CALL_TIMEOUT * 3 + 5)
+    counts = tally.counts()
+    fault_report('zmq: a client whose callbacks take 5 ms, 500 answers due, service stopped',
+                 counts, transport='zmq', stop_seconds=round(stop_seconds, 2))
+    assert finished, counts
+    tally.assert_exactly_once()
+    assert counts['answered'] == calls, counts
+    wrong = [n for n, result in tally.of('answered').items() if result != {'n': n}]
+    assert not wrong, wrong[:5]
