@@ -9,6 +9,9 @@ replaced one at a time).  Every call must be answered exactly once.
 CI; the measurement in docs/reliability.rst ran 30 s).  ``TOTO_ROLLING_RELOAD=0``
 leaves the reloads out, to run the stops against a package without them (the
 comparison in docs/reliability.rst).  The counts go to the fault report.
+
+Also: a client whose callbacks are slower than its answers arrive, and a
+client that ignores the drain notice, get every answer when the service stops.
 """
 
 import os
