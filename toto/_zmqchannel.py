@@ -369,7 +369,7 @@ class _Channel(object):
                 link = self._revive(address)
                 if link is None:
                     link = _Link(self.connection._context, self.loop, address,
-                                 self._handle_events, self._on_disconnect,
+                                 self._on_socket_ready, self._on_disconnect,
                                  self.connection._window(address), self.curve)
                 self.links.append(link)
                 known.add(address)
@@ -508,12 +508,10 @@ class _Channel(object):
             if call.timeout < 0:
                 self.leases[call.message_id] = (self.loop.time() - call.timeout, call)
                 self._sweep_at_least_every(-call.timeout)
-            if not link.check_scheduled:
-                # The ZeroMQ descriptor only signals changes, and a send can
-                # consume the signal that answers arrived: look at the socket
-                # again after sending (once per IOLoop iteration).
-                link.check_scheduled = True
-                self.loop.add_callback(self._handle_events, link)
+            # The ZeroMQ descriptor only signals changes, and a send can
+            # consume the signal that answers arrived: look at the socket
+            # again after sending (once per IOLoop iteration).
+            self._schedule_pass(link)
             return True
         return False
 
@@ -576,11 +574,26 @@ class _Channel(object):
 
     # -- receiving --------------------------------------------------------
 
-    def _handle_events(self, link):
+    def _on_socket_ready(self, link):
+        # The descriptor fired; a pass already queued reads the socket anyway
+        # (one pass at a time, or a backlog would queue one per iteration).
+        if not link.check_scheduled:
+            self._handle_events(link)
+
+    def _schedule_pass(self, link):
+        if not link.check_scheduled:
+            link.check_scheduled = True
+            self.loop.add_callback(self._queued_pass, link)
+
+    def _queued_pass(self, link):
         link.check_scheduled = False
+        self._handle_events(link)
+
+    def _handle_events(self, link):
         if self.closed:
             return
-        more = False if link.socket.closed else self._read_socket(link)
+        socket = link.socket
+        more = False if socket.closed else self._read_socket(link)
         inbox = link.inbox
         if inbox:
             until = time.time() + _HANDOVER_SECONDS
@@ -590,10 +603,10 @@ class _Channel(object):
                     return
                 if time.time() > until:
                     break
-        if (inbox or more) and not link.check_scheduled:
-            # More than one batch: hand on the rest after other callbacks.
-            link.check_scheduled = True
-            self.loop.add_callback(self._handle_events, link)
+        # More than one batch: hand on the rest after other callbacks. A
+        # "done" sent meanwhile may have taken the descriptor's signal: look.
+        if inbox or (not socket.closed and (more or socket.getsockopt(_EVENTS) & _POLLIN)):
+            self._schedule_pass(link)
         if self.outbox:
             # Answers gave room back, or this link connected: send what waits.
             self._flush_outbox()
@@ -684,10 +697,13 @@ class _Channel(object):
 
     @staticmethod
     def _answer_draining(link, payload):
+        socket = link.socket
+        if socket.closed:
+            return  # a removed address's link, closed with answers still to hand over
         try:
-            link.socket.send(b'', _SEND_MORE)
-            link.socket.send(DRAINING_ID, _SEND_MORE)
-            link.socket.send(payload, _NOBLOCK)
+            socket.send(b'', _SEND_MORE)
+            socket.send(DRAINING_ID, _SEND_MORE)
+            socket.send(payload, _NOBLOCK)
         except zmq.Again:
             pass  # the connection dropped: the service has gone already
 
