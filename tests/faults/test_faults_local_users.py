@@ -294,6 +294,15 @@ def stand_in_for_the_router(path, frames, wait=10.0):
     return as_other_user(act)
 
 
+def _wait_until_started(service):
+    # A service answers calls as soon as its router runs, and takes its stop signals right
+    # after it logs that it has started its processes. A SIGTERM before that ends its main
+    # process by the default action, with no clean-up: the router dies too and leaves its
+    # socket file (CI run 39, py38; the closing note of issue 21 describes the window).
+    wait_until(lambda: re.search(r'started \d+ TotoWorkerService process', service.output()),
+               30, message=service.describe)
+
+
 @needs_root
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('dispatch', ['balanced', 'queue'])
@@ -305,8 +314,9 @@ def test_another_user_binding_the_path_of_a_stopped_router_gets_no_pickle_run(
                               wait=False)
     router = lab.zmq_service(processes=0, args=shared)
     worker_pid = router.first_answer['pid']
+    _wait_until_started(router)
     router.end(signal.SIGTERM)
-    assert not os.path.exists(path), 'the router left its socket file'
+    assert not os.path.exists(path), 'the router left its socket file\n%s' % router.describe()
     marker = lab.path('unpickled-as-the-service-user')
     envelope = [b'x'] if dispatch == 'balanced' else [b'', b'x']
     attack = envelope + [pickle.dumps(MakesFolder(marker), 2)]
