@@ -639,24 +639,21 @@ class _Channel(object):
                              len(frames))
                 continue
             room -= 1
-            if len(frames) == 3 and frames[1] == DRAINING_ID and not frames[0]:
+            if not frames[0]:
+                frames = frames[1:]  # the envelope delimiter
+            if not frames:
+                logger.debug('dropping an empty answer')
+            elif frames[0] == DRAINING_ID:
                 self._on_draining(link)
             else:
                 inbox.append(frames)
         return True
 
     def _on_reply(self, frames, link):
-        if frames and not frames[0]:
-            frames = frames[1:]  # the envelope delimiter
-        if not frames:
-            logger.debug('dropping an empty answer')
-            return
+        # ``frames``: [message id(, payload)], as _read_socket left them.
         message_id = frames[0]
         call = self.pending.get(message_id)
         if call is None:
-            if message_id == DRAINING_ID:
-                self._on_draining(link)
-                return
             logger.debug('dropping answer for unknown or completed call %r', message_id[:64])
             return
         if link not in call.sent_on:

@@ -153,11 +153,10 @@ class Traffic(object):
                     headers={'x-toto-session-id': session_id}, timeout=HTTP_TIMEOUT)
             else:
                 status, body = call(self.port, method, parameters, timeout=HTTP_TIMEOUT)
-            kind, detail, value = self._judge(method, user, status, body)
-            code = (body.get('error') or {}).get('code') if isinstance(body, dict) else None
+            kind, detail, value, code = self._judge(method, user, status, body)
         except Exception as error:  # a hang (client timeout) or a dropped connection
-            kind, detail, value = 'wrong', '%s: %s' % (type(error).__name__, error), None
-            code = None
+            kind, detail = 'wrong', '%s: %s' % (type(error).__name__, error)
+            value = code = None
         outcome = Outcome(user, method, started, time.time() - started, kind, detail, code,
                           session_made, value)
         with self._lock:
@@ -165,20 +164,22 @@ class Traffic(object):
         return outcome
 
     def _judge(self, method, user, status, body):
+        # (kind, detail, the session id a login answered, the error's code)
         if not isinstance(body, dict):
-            return 'wrong', 'HTTP %s %r' % (status, body), None
+            return 'wrong', 'HTTP %s %r' % (status, body), None, None
         error = body.get('error')
         if error:
             value = error.get('value') or ''
-            if error.get('code') == 1000 and value.startswith(self.unavailable):
-                return 'unavailable', value, None
-            return 'wrong', 'HTTP %s %r' % (status, error), None
+            code = error.get('code')
+            if code == 1000 and value.startswith(self.unavailable):
+                return 'unavailable', value, None, code
+            return 'wrong', 'HTTP %s %r' % (status, error), None, code
         result = body.get('result') or {}
         if method == 'account.login' and result.get('session_id'):
-            return 'ok', '', result['session_id']
+            return 'ok', '', result['session_id'], None
         if method == 'whoami' and result.get('user_id') == user:
-            return 'ok', '', None
-        return 'wrong', 'HTTP %s %r' % (status, body), None
+            return 'ok', '', None, None
+        return 'wrong', 'HTTP %s %r' % (status, body), None, None
 
 
 def _make_durable(database, info):
@@ -235,7 +236,7 @@ def _wait_for(predicate, timeout, describe):
 def _outage(traffic, server, kill, database):
     """Stop ``server`` under traffic, check the errors come, start it again, check recovery.
 
-    Returns when it was stopped and when it was started again.
+    Returns when it was started again.
     """
     stopped = time.time()
     server.stop(kill=kill)
@@ -249,7 +250,7 @@ def _outage(traffic, server, kill, database):
     _wait_for(lambda: traffic.every_client_succeeded_since(restarted), ANSWER_BOUND * 2 + 10,
               lambda: 'the service did not recover after %s came back: %r'
                       % (database, traffic.since(restarted)[-12:]))
-    return stopped, restarted
+    return restarted
 
 
 def _lost_in_the_outage(outcome, restarted):
@@ -287,8 +288,8 @@ def test_a_database_outage_under_traffic_answers_errors_and_recovers(database, r
         _wait_for(lambda: traffic.every_client_succeeded_since(started), 15,
                   lambda: 'no steady traffic: %r\n%s' % (traffic.since(started)[-12:],
                                                          servers.logs()))
-        restarts = [_outage(traffic, server, True, database)[1],
-                    _outage(traffic, server, False, database)[1]]
+        restarts = [_outage(traffic, server, True, database),
+                    _outage(traffic, server, False, database)]
     finally:
         traffic.stop()
         if server.process is None:
